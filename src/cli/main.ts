@@ -1,0 +1,13 @@
+import { Command } from 'commander';
+import { VERSION } from '../node/paths.js';
+import { registerStart } from './start.js';
+
+/** The `city` command: one program, many roles (DESIGN.md). */
+const program = new Command('city')
+  .description('Possible City — an open city operating platform')
+  .version(VERSION)
+  .showHelpAfterError('(run city --help for usage)');
+
+registerStart(program);
+
+await program.parseAsync(process.argv);

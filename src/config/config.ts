@@ -1,0 +1,192 @@
+import { readFile } from 'node:fs/promises';
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import YAML from 'yaml';
+import { cityError } from '../errors.js';
+
+/**
+ * Node configuration: one schema, one defaults object (house style #7), units in names.
+ * Precedence: defaults < config file < environment < command-line flags.
+ */
+export const ConfigSchema = Type.Object(
+  {
+    role: Type.Union([Type.Literal('local'), Type.Literal('district'), Type.Literal('city'), Type.Literal('state'), Type.Literal('national')]),
+    nodeId: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' }),
+    tenantId: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' }),
+    dataDir: Type.String({ minLength: 1 }),
+    /** postgres://… to use PostgreSQL instead of the embedded PGlite store. */
+    databaseUrl: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+    databasePoolSize: Type.Integer({ minimum: 1, maximum: 200 }),
+    /** Zone file loaded at start (GeoJSON FeatureCollection); the demo city when `demo` is on. */
+    zonesFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** Folder of plugin registration documents (*.json) registered at start if missing. */
+    pluginsDir: Type.Optional(Type.String({ minLength: 1 })),
+    demo: Type.Boolean(),
+    /** Admin token for management routes; generated and stored at first start when absent. */
+    adminToken: Type.Optional(Type.String({ minLength: 16 })),
+    logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l))),
+    http: Type.Object({
+      host: Type.String({ minLength: 1 }),
+      port: Type.Integer({ minimum: 0, maximum: 65535 }),
+    }),
+    mqtt: Type.Object({
+      enabled: Type.Boolean(),
+      host: Type.String({ minLength: 1 }),
+      /** TCP port of the embedded broker; 0 picks a free one. */
+      port: Type.Integer({ minimum: 0, maximum: 65535 }),
+      /** MQTT over WebSocket is served on the HTTP port at this path; empty turns it off. */
+      wsPath: Type.String(),
+    }),
+    ingest: Type.Object({
+      maxBodyBytes: Type.Integer({ minimum: 1024 }),
+      maxBatchItems: Type.Integer({ minimum: 1 }),
+      /** Group commit: flush when this many rows wait, or after groupCommitDelayMs. */
+      groupCommitMaxRows: Type.Integer({ minimum: 1 }),
+      groupCommitDelayMs: Type.Number({ minimum: 0, maximum: 1000 }),
+      /** Back-pressure: above this many rows waiting to commit, new input is refused with 503. */
+      maxPendingRows: Type.Integer({ minimum: 1 }),
+      /** Rejected payloads bigger than this are kept truncated in the dead-letter table. */
+      deadLetterMaxBytes: Type.Integer({ minimum: 0 }),
+    }),
+    shutdownTimeoutMs: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+export const DEFAULT_CONFIG: Config = {
+  role: 'local',
+  nodeId: 'local-1',
+  tenantId: 'default',
+  dataDir: './data',
+  databasePoolSize: 10,
+  demo: false,
+  logLevel: 'info',
+  http: { host: '127.0.0.1', port: 8080 },
+  mqtt: { enabled: true, host: '127.0.0.1', port: 1883, wsPath: '/mqtt' },
+  ingest: {
+    maxBodyBytes: 16 * 1024 * 1024,
+    maxBatchItems: 100_000,
+    groupCommitMaxRows: 20_000,
+    groupCommitDelayMs: 2,
+    maxPendingRows: 400_000,
+    deadLetterMaxBytes: 1024 * 1024,
+  },
+  shutdownTimeoutMs: 10_000,
+};
+
+/** Environment variables a node reads, each mapped to a config path. */
+export const ENV_SETTINGS: Record<string, string> = {
+  DATABASE_URL: 'databaseUrl',
+  CITY_DATA_DIR: 'dataDir',
+  CITY_ROLE: 'role',
+  CITY_NODE_ID: 'nodeId',
+  CITY_TENANT: 'tenantId',
+  CITY_ZONES_FILE: 'zonesFile',
+  CITY_PLUGINS_DIR: 'pluginsDir',
+  CITY_ADMIN_TOKEN: 'adminToken',
+  CITY_LOG_LEVEL: 'logLevel',
+  CITY_HTTP_HOST: 'http.host',
+  CITY_HTTP_PORT: 'http.port',
+  CITY_MQTT_ENABLED: 'mqtt.enabled',
+  CITY_MQTT_HOST: 'mqtt.host',
+  CITY_MQTT_PORT: 'mqtt.port',
+  CITY_MQTT_WS_PATH: 'mqtt.wsPath',
+  CITY_MAX_BODY_BYTES: 'ingest.maxBodyBytes',
+};
+
+export interface ConfigSources {
+  file?: string | undefined;
+  env?: Record<string, string | undefined>;
+  /** Settings from flags, by config path (e.g. `{ 'http.port': '0' }`). */
+  flags?: Record<string, unknown>;
+}
+
+/**
+ * Builds and validates the config; a bad setting throws CITY_ERR_CONFIG_INVALID naming the
+ * setting, the reason and where the value came from.
+ */
+export async function loadConfig(sources: ConfigSources = {}): Promise<Config> {
+  const merged: Record<string, unknown> = structuredClone(DEFAULT_CONFIG) as unknown as Record<string, unknown>;
+  const origin = new Map<string, string>();
+  if (sources.file) {
+    const text = await readFile(sources.file, 'utf8').catch((err: Error) => {
+      throw cityError('CONFIG_INVALID', { setting: '--config', reason: `cannot read ${sources.file}: ${err.message}` });
+    });
+    let parsed: unknown;
+    try {
+      parsed = YAML.parse(text, { prettyErrors: true });
+    } catch (err) {
+      throw cityError('CONFIG_INVALID', { setting: sources.file, reason: (err as Error).message });
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+        throw cityError('CONFIG_INVALID', { setting: sources.file, reason: 'the file must hold a mapping of settings' });
+      }
+      deepMerge(merged, parsed as Record<string, unknown>, '', origin, `file ${sources.file}`);
+    }
+  }
+  for (const [name, path] of Object.entries(ENV_SETTINGS)) {
+    const raw = sources.env?.[name];
+    if (raw === undefined || raw === '') continue;
+    setPath(merged, path, coerce(path, raw));
+    origin.set(path, `environment ${name}`);
+  }
+  for (const [path, raw] of Object.entries(sources.flags ?? {})) {
+    if (raw === undefined) continue;
+    setPath(merged, path, typeof raw === 'string' ? coerce(path, raw) : raw);
+    origin.set(path, 'command line');
+  }
+  const first = Value.Errors(ConfigSchema, merged).First();
+  if (first) {
+    const setting = first.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+    const from = origin.get(setting) ?? 'defaults';
+    const reason = first.message === 'Unexpected property' ? 'unknown setting' : `${first.message} (from ${from})`;
+    throw cityError('CONFIG_INVALID', { setting, reason });
+  }
+  return merged as unknown as Config;
+}
+
+/** Numbers and booleans arrive as text from env and flags; coerce by the default's type. */
+function coerce(path: string, raw: string): unknown {
+  const current = getPath(DEFAULT_CONFIG as unknown as Record<string, unknown>, path);
+  if (typeof current === 'number' || /port|Bytes|Ms|Rows|Items|Size$/.test(path)) {
+    const n = Number(raw);
+    return Number.isFinite(n) && raw.trim() !== '' ? n : raw;
+  }
+  if (typeof current === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+  }
+  return raw;
+}
+
+function getPath(obj: Record<string, unknown>, path: string): unknown {
+  let cur: unknown = obj;
+  for (const key of path.split('.')) cur = (cur as Record<string, unknown> | undefined)?.[key];
+  return cur;
+}
+
+function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let cur = obj;
+  for (let i = 0; i < keys.length - 1; i++) {
+    const k = keys[i]!;
+    if (typeof cur[k] !== 'object' || cur[k] === null) cur[k] = {};
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[keys[keys.length - 1]!] = value;
+}
+
+function deepMerge(target: Record<string, unknown>, source: Record<string, unknown>, prefix: string, origin: Map<string, string>, from: string): void {
+  for (const [key, value] of Object.entries(source)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (value && typeof value === 'object' && !Array.isArray(value) && target[key] && typeof target[key] === 'object') {
+      deepMerge(target[key] as Record<string, unknown>, value as Record<string, unknown>, path, origin, from);
+    } else {
+      target[key] = value;
+      origin.set(path, from);
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import type { ZoneTree } from '../geo/zones.js';
+import type { ZoneIndex } from '../geo/zone-index.js';
+
+/**
+ * Plausible events for the three example plugins, at real points inside Chennai's wards.
+ * Used by the demo simulator and the benchmark; a random source is injected so runs can repeat.
+ */
+export type Random = () => number;
+
+export interface Spot {
+  zoneId: string;
+  latitude: number;
+  longitude: number;
+}
+
+/** Points that fall inside neighbourhood zones (rejection sampling inside each ward's bbox). */
+export function sampleSpots(tree: ZoneTree, index: ZoneIndex, count: number, random: Random): Spot[] {
+  const wards = tree.all().filter((z) => z.level === 'neighbourhood' && z.geometry !== null);
+  const spots: Spot[] = [];
+  for (let attempts = 0; spots.length < count && attempts < count * 50 && wards.length > 0; attempts++) {
+    const ward = wards[Math.floor(random() * wards.length)]!;
+    const box = index.bbox(ward.id);
+    if (!box) continue;
+    const longitude = round6(box[0] + random() * (box[2] - box[0]));
+    const latitude = round6(box[1] + random() * (box[3] - box[1]));
+    if (index.locate(longitude, latitude) === ward.id) spots.push({ zoneId: ward.id, latitude, longitude });
+  }
+  return spots;
+}
+
+const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+const PLATE_STATES = ['TN01', 'TN02', 'TN07', 'TN09', 'TN10', 'TN22'];
+
+function pick<T>(items: readonly T[], random: Random): T {
+  return items[Math.floor(random() * items.length)]!;
+}
+function round6(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+/** Seed 001 §2.2: a traffic violation event in the example's exact shape. */
+export function violationEvent(spot: Spot, random: Random, now = Date.now()): Record<string, unknown> {
+  const speed = 40 + Math.floor(random() * 70);
+  const severity = speed > 95 ? 'critical' : speed > 80 ? 'high' : speed > 65 ? 'medium' : 'low';
+  return {
+    timestamp: new Date(now).toISOString(),
+    location: { latitude: spot.latitude, longitude: spot.longitude, address: `${spot.zoneId} main road` },
+    violation_type: random() < 0.7 ? 'speeding' : pick(['red_light', 'wrong_way', 'no_helmet'], random),
+    vehicle_data: {
+      license_plate: `${pick(PLATE_STATES, random)}${String.fromCharCode(65 + Math.floor(random() * 26))}${String.fromCharCode(65 + Math.floor(random() * 26))}${1000 + Math.floor(random() * 9000)}`,
+      vehicle_type: pick(['car', 'two_wheeler', 'auto_rickshaw', 'bus', 'truck'], random),
+      speed_kmh: speed,
+    },
+    evidence: { image_urls: [`https://evidence.example/cam/${Math.floor(random() * 900)}.jpg`] },
+    severity,
+    confidence_score: Math.round((0.6 + random() * 0.4) * 1000) / 1000,
+  };
+}
+
+export function floodEvent(spot: Spot, random: Random, now = Date.now()): Record<string, unknown> {
+  const level = Math.round(random() * 80 * 10) / 10;
+  return {
+    timestamp: new Date(now).toISOString(),
+    location: { latitude: spot.latitude, longitude: spot.longitude },
+    sensor_id: `flood-${spot.zoneId}`,
+    water_level_cm: level,
+    rainfall_mm_per_hour: Math.round(random() * 60 * 10) / 10,
+    severity: level > 50 ? 'critical' : level > 30 ? 'high' : level > 15 ? 'medium' : 'low',
+    confidence_score: Math.round((0.7 + random() * 0.3) * 1000) / 1000,
+  };
+}
+
+export function airQualityEvent(spot: Spot, random: Random, now = Date.now()): Record<string, unknown> {
+  const aqi = Math.floor(30 + random() * 300);
+  return {
+    timestamp: new Date(now).toISOString(),
+    station_id: `aq-${spot.zoneId}`,
+    location: { latitude: spot.latitude, longitude: spot.longitude },
+    pm2_5: Math.round(random() * 250 * 10) / 10,
+    pm10: Math.round(random() * 400 * 10) / 10,
+    aqi,
+    severity: SEVERITIES[Math.min(3, Math.floor(aqi / 90))]!,
+    confidence_score: 0.95,
+  };
+}
+
+export const DEMO_GENERATORS: Record<string, (spot: Spot, random: Random, now?: number) => Record<string, unknown>> = {
+  'traffic-violation-detector-v2': violationEvent,
+  'flood-level-monitor-v1': floodEvent,
+  'air-quality-monitor-v1': airQualityEvent,
+};
+
+/** A small deterministic PRNG (mulberry32) so benchmarks and tests can replay the same events. */
+export function seededRandom(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,68 @@
+/**
+ * The one error catalogue (house style #1). Every error the project raises on purpose has a
+ * stable code, an HTTP status and a message template declared here once. The HTTP layer turns a
+ * CityError into `{ error: { code, message, details } }`; MQTT and the CLI print the same code.
+ *
+ * @example
+ *   throw cityError('PLUGIN_NOT_FOUND', { pluginId: 'x' });
+ */
+export const ERRORS = {
+  CONFIG_INVALID: { status: 500, message: 'configuration setting {setting} is invalid: {reason}' },
+  REQUEST_INVALID: { status: 400, message: 'request is invalid: {reason}' },
+  PAYLOAD_MALFORMED: { status: 400, message: 'payload could not be decoded as {format}: {reason}' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'payload of {size} bytes is over the limit of {limit} bytes' },
+  MEDIA_TYPE_UNSUPPORTED: {
+    status: 415,
+    message: 'content type {contentType} is not accepted; send application/json, application/x-ndjson or application/x-protobuf',
+  },
+  EVENT_INVALID: { status: 422, message: 'event does not match the schema of plugin {pluginId}: {reason}' },
+  PLUGIN_MANIFEST_INVALID: { status: 422, message: 'plugin registration is invalid: {reason}' },
+  PLUGIN_EXISTS: { status: 409, message: 'plugin {pluginId} version {version} is already registered' },
+  PLUGIN_NOT_FOUND: { status: 404, message: 'plugin {pluginId} is not registered' },
+  PLUGIN_DISABLED: { status: 404, message: 'plugin {pluginId} is disabled; an operator can re-enable it' },
+  AUTH_KEY_MISSING: { status: 401, message: 'an API key is required: send it as the X-API-Key header or a Bearer token' },
+  AUTH_KEY_INVALID: { status: 401, message: 'the API key is not valid for plugin {pluginId}' },
+  AUTH_REQUIRED: { status: 401, message: 'this route needs an admin token: send it as a Bearer token' },
+  ROUTE_NOT_FOUND: { status: 404, message: 'no route {method} {url}; the API is described at /openapi.json and /docs' },
+  EVENT_NOT_FOUND: { status: 404, message: 'event {eventId} is not stored on this node' },
+  INTERNAL: { status: 500, message: 'internal error: {reason}' },
+  ZONE_FILE_INVALID: { status: 422, message: 'zone file is invalid: {reason}' },
+  ZONE_NOT_FOUND: { status: 404, message: 'zone {zoneId} does not exist' },
+  NOT_READY: { status: 503, message: 'the node is not ready: {reason}' },
+  OVERLOADED: { status: 503, message: 'the node is at capacity ({reason}); retry after a moment' },
+  SHUTTING_DOWN: { status: 503, message: 'the node is shutting down; retry against another node or later' },
+  STORE_FAILED: { status: 500, message: 'the store could not commit: {reason}' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorKey = keyof typeof ERRORS;
+export type ErrorCode = `CITY_ERR_${ErrorKey}`;
+
+export class CityError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown>;
+
+  constructor(key: ErrorKey, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    const def = ERRORS[key];
+    super(format(def.message, details), options);
+    this.name = 'CityError';
+    this.code = `CITY_ERR_${key}`;
+    this.status = def.status;
+    this.details = details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details: Record<string, unknown> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function cityError(key: ErrorKey, details: Record<string, unknown> = {}, cause?: unknown): CityError {
+  return new CityError(key, details, cause === undefined ? undefined : { cause });
+}
+
+function format(template: string, details: Record<string, unknown>): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = details[name];
+    return value === undefined ? `{${name}}` : String(value);
+  });
+}

@@ -1,0 +1,212 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import websocket from '@fastify/websocket';
+import { createWebSocketStream } from 'ws';
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.js';
+import { CityError } from '../errors.js';
+import type { PolicyDeps } from '../auth/policy.js';
+import { requirePermission } from '../auth/policy.js';
+import { DeadLetterStore } from '../brain/dead-letters.js';
+import { EVENT_COLUMNS, IngestPipeline } from '../brain/ingest.js';
+import { queryRoutes } from '../brain/query-routes.js';
+import { webhookRoutes } from '../brain/routes.js';
+import { loadZoneFile } from '../geo/zone-file.js';
+import { zoneRoutes } from '../geo/routes.js';
+import { ZoneService } from '../geo/zone-service.js';
+import { createHttpApp, type CityApp } from '../http/app.js';
+import { MqttBroker } from '../mqtt/broker.js';
+import { NodeMetrics } from '../ops/metrics.js';
+import { opsRoutes } from '../ops/routes.js';
+import { makeTokenizer } from '../plugins/personal-fields.js';
+import { PluginRegistry } from '../plugins/registry.js';
+import { pluginRoutes } from '../plugins/routes.js';
+import { GroupCommitter } from '../store/group-commit.js';
+import { openStore, pingStore, type Store } from '../store/store.js';
+import { adminToken, personalDataKey } from './secrets.js';
+import { PROJECT_ROOT, VERSION } from './paths.js';
+
+export const DEMO_ZONES_FILE = join(PROJECT_ROOT, 'examples/cities/chennai/city.geojson');
+export const DEMO_PLUGINS_DIR = join(PROJECT_ROOT, 'examples/plugins');
+
+/** A running node: what its callers (CLI, tests, benchmark) need to reach and stop it. */
+export interface CityNode {
+  readonly config: Config;
+  readonly url: string;
+  readonly mqttUrl: string | null;
+  readonly mqttPort: number | null;
+  readonly adminToken: string | null;
+  readonly adminTokenFile: string;
+  /** Keys of plugins registered from `pluginsDir` at this start (shown once). */
+  readonly pluginKeys: Record<string, string>;
+  readonly store: Store;
+  readonly registry: PluginRegistry;
+  readonly zones: ZoneService;
+  readonly metrics: NodeMetrics;
+  readonly app: CityApp;
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: config → store → zones, plugins → ingest pipeline → HTTP, WebSocket and
+ * MQTT transports. Everything is built here and handed down; no module-level singletons.
+ */
+export async function startNode(config: Config, log: Logger): Promise<CityNode> {
+  const dataDir = resolve(config.dataDir);
+  const store = await openStore({ databaseUrl: config.databaseUrl, dataDir, poolSize: config.databasePoolSize });
+  const closers: Array<() => Promise<void>> = [() => store.close()];
+  try {
+    return await assemble(config, log, store, dataDir, closers);
+  } catch (err) {
+    for (const close of closers.reverse()) await close().catch(() => {});
+    throw err;
+  }
+}
+
+async function assemble(config: Config, log: Logger, store: Store, dataDir: string, closers: Array<() => Promise<void>>): Promise<CityNode> {
+  const { db } = store;
+  const metrics = new NodeMetrics();
+  const tokenizer = makeTokenizer(await personalDataKey(db));
+  const admin = await adminToken(db, dataDir, config.adminToken);
+
+  const zones = await ZoneService.load(db, config.tenantId);
+  const zonesFile = config.zonesFile ?? (config.demo ? DEMO_ZONES_FILE : undefined);
+  if (zonesFile) {
+    await zones.replace(await loadZoneFile(zonesFile));
+    log.info({ zones: zones.tree.size, file: zonesFile }, 'zones loaded');
+  }
+
+  const registry = await PluginRegistry.load(db, config.tenantId, tokenizer);
+  const pluginKeys = await registerPluginsFromDir(registry, config.pluginsDir ?? (config.demo ? DEMO_PLUGINS_DIR : undefined), config.demo, log);
+
+  const committer = new GroupCommitter(
+    store,
+    {
+      table: 'events',
+      columns: EVENT_COLUMNS,
+      maxRows: config.ingest.groupCommitMaxRows,
+      delayMs: config.ingest.groupCommitDelayMs,
+      maxPendingRows: config.ingest.maxPendingRows,
+    },
+    metrics,
+  );
+  const deadLetters = new DeadLetterStore(db, config.tenantId, config.ingest.deadLetterMaxBytes);
+  const pipeline = new IngestPipeline(config.tenantId, zones, committer, deadLetters, metrics);
+  let accepting = true;
+
+  const policy: PolicyDeps = {
+    adminTokenHash: admin.hash,
+    pluginForKey: (pluginId, key) => registry.verifyKey(pluginId, key),
+  };
+  const authorizeAdmin = requirePermission(policy, 'admin');
+
+  const app = await createHttpApp({ logger: log, jsonBodyLimitBytes: 4 * 1024 * 1024, version: VERSION });
+  let mqtt: MqttBroker | null = null;
+  await app.register(opsRoutes, {
+    metrics,
+    info: () => ({ node_id: config.nodeId, role: config.role, version: VERSION, store: store.kind }),
+    readiness: async () => {
+      if (!accepting) return 'shutting down';
+      try {
+        await pingStore(store);
+      } catch (err) {
+        return `store unavailable: ${(err as Error).message}`;
+      }
+      return null;
+    },
+  });
+  await app.register(pluginRoutes, {
+    registry,
+    policy,
+    onChange: (what, modelId) => log.info({ what, modelId }, 'plugin changed'),
+  });
+  await app.register(webhookRoutes, {
+    pipeline,
+    registry,
+    metrics,
+    maxBodyBytes: config.ingest.maxBodyBytes,
+    maxBatchItems: config.ingest.maxBatchItems,
+    accepting: () => accepting,
+  });
+  await app.register(queryRoutes, { db, tenantId: config.tenantId, zones, authorize: authorizeAdmin });
+  await app.register(zoneRoutes, { zones, authorizeAdmin, maxZoneFileBytes: 64 * 1024 * 1024 });
+
+  if (config.mqtt.enabled) {
+    mqtt = await MqttBroker.start(
+      { host: config.mqtt.host, port: config.mqtt.port, maxPayloadBytes: config.ingest.maxBodyBytes, maxBatchItems: config.ingest.maxBatchItems },
+      { pipeline, registry, metrics, adminTokenHash: admin.hash, log },
+    );
+    closers.push(() => mqtt!.close());
+    if (config.mqtt.wsPath) {
+      await app.register(websocket, { options: { maxPayload: config.ingest.maxBodyBytes } });
+      const broker = mqtt;
+      app.get(config.mqtt.wsPath, { websocket: true, schema: { summary: 'MQTT 3.1.1 over WebSocket (subprotocol "mqtt")', tags: ['ingest'] } }, (socket, request) => {
+        broker.handleStream(createWebSocketStream(socket), request.raw);
+      });
+    }
+  }
+
+  await app.listen({ host: config.http.host, port: config.http.port });
+  closers.push(() => app.close());
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+
+  let closing: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      accepting = false;
+      // Order matters: stop taking input, let in-flight requests finish (each awaits its
+      // commit), commit whatever is queued, then close the store.
+      await Promise.race([app.close(), sleep(config.shutdownTimeoutMs)]);
+      if (mqtt) await Promise.race([mqtt.close(), sleep(config.shutdownTimeoutMs)]);
+      await committer.close();
+      await store.close();
+    })();
+    return closing;
+  };
+
+  return {
+    config,
+    url,
+    mqttUrl: mqtt ? `mqtt://${config.mqtt.host}:${mqtt.port}` : null,
+    mqttPort: mqtt?.port ?? null,
+    adminToken: admin.token,
+    adminTokenFile: admin.file,
+    pluginKeys,
+    store,
+    registry,
+    zones,
+    metrics,
+    app,
+    close,
+  };
+}
+
+/**
+ * Registers every `*.json` registration document in `dir` that is not registered yet. In demo
+ * mode a plugin registered at an earlier start gets a fresh key, so the simulator can use it.
+ */
+async function registerPluginsFromDir(registry: PluginRegistry, dir: string | undefined, demo: boolean, log: Logger): Promise<Record<string, string>> {
+  const keys: Record<string, string> = {};
+  if (!dir) return keys;
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+  for (const file of files) {
+    const body = JSON.parse(await readFile(join(dir, file), 'utf8')) as { plugin_manifest?: { model_id?: string } };
+    try {
+      const outcome = await registry.register(body);
+      if (outcome.api_key) keys[outcome.plugin.model_id] = outcome.api_key;
+      else if (demo) keys[outcome.plugin.model_id] = (await registry.rotateKey(outcome.plugin.model_id)).api_key;
+      log.info({ plugin: outcome.plugin.model_id, status: outcome.status, file }, 'plugin registered from folder');
+    } catch (err) {
+      if (err instanceof CityError) throw new Error(`${join(dir, file)}: ${err.message}`, { cause: err });
+      throw err;
+    }
+  }
+  return keys;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

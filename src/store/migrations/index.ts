@@ -1,0 +1,16 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import * as m0001 from './0001-foundation.js';
+
+/**
+ * Versioned migrations, applied in name order at start by kysely's Migrator on both
+ * backends. Add a file, register it here; never edit one that has shipped.
+ */
+const MIGRATIONS: Record<string, Migration> = {
+  '0001-foundation': m0001,
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return MIGRATIONS;
+  },
+};

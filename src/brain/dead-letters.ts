@@ -15,6 +15,8 @@ export interface DeadLetter {
   details?: Record<string, unknown>;
   /** The rejected bytes (a whole request, or one item of a batch). */
   payload: Buffer | string | null;
+  /** Bytes the sender sent, when more than `payload` holds (a body cut off at the size limit). */
+  sentBytes?: number;
 }
 
 /**
@@ -33,8 +35,9 @@ export class DeadLetterStore {
     if (letters.length === 0) return;
     const rows = letters.map((l) => {
       const bytes = l.payload === null ? null : typeof l.payload === 'string' ? Buffer.from(l.payload) : l.payload;
-      const size = bytes?.length ?? 0;
-      const truncated = size > this.maxPayloadBytes;
+      const kept = bytes?.length ?? 0;
+      const size = Math.max(kept, l.sentBytes ?? 0);
+      const truncated = size > Math.min(kept, this.maxPayloadBytes);
       return {
         tenant_id: this.tenantId,
         source: source.transport,

@@ -132,8 +132,8 @@ export class IngestPipeline {
    * Keeps a whole request that was refused before its items could be read (bad key, unknown
    * plugin, malformed body, too large) and counts it.
    */
-  async reject(source: InputSource, pluginId: string | null, err: CityError, payload: Buffer | string | null): Promise<void> {
-    await this.deadLetters.record(source, [{ pluginId, code: err.code, reason: err.message, details: err.details, payload }]);
+  async reject(source: InputSource, pluginId: string | null, err: CityError, payload: Buffer | string | null, sentBytes?: number): Promise<void> {
+    await this.deadLetters.record(source, [{ pluginId, code: err.code, reason: err.message, details: err.details, payload, sentBytes }]);
     this.metrics.eventsRejected.inc({ plugin: pluginId ?? '(unknown)', code: err.code });
   }
 }

@@ -89,7 +89,7 @@ async function handleWebhook(
     results = await opts.pipeline.ingest(plugin, decoded.items, { source, receivedAtMs });
   } catch (err) {
     if (err instanceof CityError && isRefusalOfInput(err)) {
-      await opts.pipeline.reject(source, opts.registry.has(pluginId) ? pluginId : null, err, raw.bytes.length > 0 ? raw.bytes : null);
+      await opts.pipeline.reject(source, opts.registry.has(pluginId) ? pluginId : null, err, raw.bytes.length > 0 ? raw.bytes : null, raw.size);
     }
     throw err;
   } finally {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { cityError } from '../errors.js';
 import { requirePermission, type PolicyDeps } from '../auth/policy.js';
 import type { PluginRegistry } from './registry.js';
 
@@ -11,7 +12,6 @@ export interface PluginRouteOptions {
 }
 
 const ModelParams = Type.Object({ model_id: Type.String({ maxLength: 64 }) });
-const EnableBody = Type.Optional(Type.Object({ version: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }));
 
 /** The plugin model layer's API (seed 001 §12.1) and its management routes. */
 export async function pluginRoutes(app: FastifyInstance, opts: PluginRouteOptions): Promise<void> {
@@ -73,11 +73,15 @@ export async function pluginRoutes(app: FastifyInstance, opts: PluginRouteOption
     app.post<{ Params: { model_id: string }; Body: { version?: string } | undefined }>(
       `/api/v1/plugins/:model_id/${action}`,
       {
-        schema: { summary: `${action === 'disable' ? 'Disable' : 'Re-enable'} a plugin, or one version ({"version": "x.y.z"})`, tags: ['plugins'], params: ModelParams, body: EnableBody, security: [{ adminToken: [] }] },
+        // The body is optional ({"version": "x.y.z"} targets one version), so it is checked here
+        // rather than by a route schema, which would demand one.
+        schema: { summary: `${action === 'disable' ? 'Disable' : 'Re-enable'} a plugin, or one version ({"version": "x.y.z"})`, tags: ['plugins'], params: ModelParams, security: [{ adminToken: [] }] },
         preHandler: admin,
       },
       async (request) => {
-        const summary = await registry.setEnabled(request.params.model_id, action === 'enable', request.body?.version);
+        const version = request.body?.version;
+        if (version !== undefined && typeof version !== 'string') throw cityError('REQUEST_INVALID', { reason: 'body.version must be a string' });
+        const summary = await registry.setEnabled(request.params.model_id, action === 'enable', version);
         opts.onChange?.(`plugin.${action}`, request.params.model_id, request);
         return summary;
       },

@@ -46,7 +46,7 @@ function decodeOne(bytes: Uint8Array): Record<string, unknown> {
   return okEvent(items[0]);
 }
 
-function assertMalformed(bytes: Uint8Array, kind: 'event' | 'batch'): void {
+function assertMalformed(bytes: Uint8Array, kind: 'event' | 'batch', reason: RegExp): void {
   assert.throws(
     () => decodeProtobufEvents(bytes, kind),
     (err: unknown) => {
@@ -54,6 +54,7 @@ function assertMalformed(bytes: Uint8Array, kind: 'event' | 'batch'): void {
       assert.equal(err.code, 'CITY_ERR_PAYLOAD_MALFORMED');
       assert.equal(err.details.format, 'protobuf');
       assert.match(err.message, /^payload could not be decoded as protobuf: \S/);
+      assert.match(String(err.details.reason), reason);
       return true;
     },
   );
@@ -112,6 +113,17 @@ describe('protobuf codec: round trip', () => {
     });
   });
 
+  it('decodes non-ASCII strings and payloads (Tamil address, emoji)', () => {
+    const event = {
+      event_id: 'é-1',
+      location: { latitude: 13.0604, longitude: 80.2496, address: 'அண்ணா சாலை, சென்னை' },
+      metadata: { 'குறிப்பு': 'வெள்ளம் 🌊' },
+      note: 'மழை',
+    };
+    assert.deepEqual(decodeOne(encodeProtobufEvents([event], 'event')), event);
+    assert.equal(fromBinary(EventSchema, encodeProtobufEvents([event], 'event')).location?.address, event.location.address);
+  });
+
   it('keeps values the envelope cannot carry exactly in the payload, unchanged', () => {
     const odd = {
       timestamp: '2025-01-15T14:00:00+05:30', // not toISOString() form
@@ -124,11 +136,19 @@ describe('protobuf codec: round trip', () => {
     const bytes = encodeProtobufEvents([odd], 'event');
     assert.deepEqual(decodeOne(bytes), odd);
     assert.equal(fromBinary(EventSchema, bytes).timestampMs, 0n);
+    const extraKey = { location: { latitude: 13.08, longitude: 80.27, accuracy_m: 5 } }; // Location has no accuracy
+    assert.deepEqual(decodeOne(encodeProtobufEvents([extraKey], 'event')), extraKey);
   });
 
   it('encodes exactly one event for kind event', () => {
     assert.throws(() => encodeProtobufEvents([speeding, speeding], 'event'), { code: 'CITY_ERR_REQUEST_INVALID' });
     assert.throws(() => encodeProtobufEvents([], 'event'), { code: 'CITY_ERR_REQUEST_INVALID' });
+  });
+
+  it('refuses a message kind other than event or batch', () => {
+    const kind = 'Event' as 'event';
+    assert.throws(() => encodeProtobufEvents([speeding], kind), { code: 'CITY_ERR_REQUEST_INVALID' });
+    assert.throws(() => decodeProtobufEvents(new Uint8Array(0), kind), { code: 'CITY_ERR_REQUEST_INVALID' });
   });
 });
 
@@ -199,22 +219,26 @@ describe('protobuf codec: per-item failures', () => {
 
 describe('protobuf codec: malformed buffers', () => {
   it('throws PAYLOAD_MALFORMED for bytes that are not protobuf', () => {
-    assertMalformed(Buffer.from('not protobuf at all'), 'event');
-    assertMalformed(Buffer.from('not protobuf at all'), 'batch');
+    // 'n' = 0x6e: field 13 with wire type 6, which does not exist
+    assertMalformed(Buffer.from('not protobuf at all'), 'event', /^illegal tag: field no 13 wire type 6$/);
+    assertMalformed(Buffer.from('not protobuf at all'), 'batch', /^illegal tag/);
+    assertMalformed(new Uint8Array([0x00]), 'event', /^illegal tag: field no 0/);
+    // a 5-byte tag whose last byte carries bits beyond uint32
+    assertMalformed(new Uint8Array([0x88, 0x80, 0x80, 0x80, 0x10, 0x00]), 'event', /varint overflows uint32/);
   });
 
   it('throws PAYLOAD_MALFORMED for truncated buffers', () => {
     const one = encodeProtobufEvents([speeding], 'event');
-    assertMalformed(one.subarray(0, one.length - 5), 'event');
-    assertMalformed(one.subarray(0, 3), 'event'); // inside the event_id string
+    assertMalformed(one.subarray(0, one.length - 5), 'event', /premature EOF/);
+    assertMalformed(one.subarray(0, 3), 'event', /premature EOF/); // inside the event_id string
     const batch = encodeProtobufEvents([speeding, speeding], 'batch');
-    assertMalformed(batch.subarray(0, batch.length - 1), 'batch');
+    assertMalformed(batch.subarray(0, batch.length - 1), 'batch', /premature EOF/);
   });
 
   it('throws when a field overruns its sub-message', () => {
     // Location claims 3 bytes, but its double needs 8 more after the tag.
     const bytes = new Uint8Array([0x32, 0x03, 0x09, 0, 0, 0, 0, 0, 0, 0, 0]);
-    assertMalformed(bytes, 'event');
+    assertMalformed(bytes, 'event', /overruns its message/);
     // In a batch, event 1's Location claims more bytes than event 1 has (they belong to event 2).
     const event2 = bin({ eventId: 'second' });
     const event1 = new Uint8Array([0x32, 0x0a, 0x09]);
@@ -224,7 +248,7 @@ describe('protobuf codec: malformed buffers', () => {
 
   it('throws for invalid UTF-8 in a string field, as proto3 requires', () => {
     const bytes = new BinaryWriter().tag(1, WireType.LengthDelimited).bytes(new Uint8Array([0xc3, 0x28])).finish();
-    assertMalformed(bytes, 'event');
+    assertMalformed(bytes, 'event', /^a string field is not valid UTF-8$/);
   });
 
   it('decodes an empty batch to no items', () => {

@@ -1,0 +1,70 @@
+import type { TestContext } from 'node:test';
+import pino from 'pino';
+import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js';
+import { startNode, type CityNode } from '../../src/node/node.js';
+import { testDatabase } from './store.js';
+
+export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/** Starts a real node on 127.0.0.1 with free ports and a fresh store; stopped after the test. */
+/** Anything with `after` — a test's context, or node:test's suite-level `after` wrapped as `{ after }`. */
+export type Cleanup = Pick<TestContext, 'after'> | { after(fn: () => unknown): void };
+
+export async function startTestNode(t: Cleanup, overrides: DeepPartial<Config> = {}): Promise<CityNode & { admin: Record<string, string> }> {
+  const db = await testDatabase(t);
+  const config: Config = {
+    ...DEFAULT_CONFIG,
+    dataDir: db.dataDir,
+    databaseUrl: db.databaseUrl,
+    logLevel: 'silent',
+    ...overrides,
+    http: { ...DEFAULT_CONFIG.http, port: 0, ...overrides.http },
+    mqtt: { ...DEFAULT_CONFIG.mqtt, port: 0, ...overrides.mqtt },
+    ingest: { ...DEFAULT_CONFIG.ingest, ...overrides.ingest },
+  } as Config;
+  const node = await startNode(config, pino({ level: process.env.CITY_TEST_LOG ?? 'silent' }));
+  t.after(() => node.close());
+  return Object.assign(node, { admin: { authorization: `Bearer ${node.adminToken}` } });
+}
+
+/** JSON request helper: returns status and parsed body. */
+export async function call(
+  node: { url: string },
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; body?: unknown; raw?: string | Uint8Array; contentType?: string } = {},
+): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = { ...options.headers };
+  let body: string | Uint8Array | undefined;
+  if (options.raw !== undefined) {
+    body = options.raw;
+    headers['content-type'] = options.contentType ?? 'application/json';
+  } else if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers['content-type'] = 'application/json';
+  }
+  const res = await fetch(node.url + path, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    /* leave as text */
+  }
+  return { status: res.status, body: parsed };
+}
+
+/**
+ * Cleanups for a describe() block: its `before` starts things with `suite` as their cleanup
+ * target, and the block's `after` runs them (node:test's `after` called inside `before` would
+ * attach to the wrong scope).
+ */
+export function suiteCleanup(): { after(fn: () => unknown): void; run(): Promise<void> } {
+  const fns: Array<() => unknown> = [];
+  return {
+    after: (fn) => void fns.push(fn),
+    run: async () => {
+      for (const fn of fns.reverse()) await fn();
+    },
+  };
+}

@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import pg from 'pg';
+
+/**
+ * Where a test's data lives. On PGlite (the default) a fresh temporary folder; when
+ * DATABASE_URL is set (the PostgreSQL pass of `npm test`) also a fresh database on that
+ * server, dropped afterwards, so tests never see each other's rows (house style #10).
+ */
+export interface TestDatabase {
+  dataDir: string;
+  databaseUrl: string | undefined;
+  backend: 'pglite' | 'postgres';
+}
+
+export async function testDatabase(t: Pick<TestContext, 'after'> | { after(fn: () => unknown): void }): Promise<TestDatabase> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'city-test-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) return { dataDir, databaseUrl: undefined, backend: 'pglite' };
+  const name = `city_test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  t.after(async () => {
+    const c = new pg.Client({ connectionString: adminUrl });
+    await c.connect();
+    await c.query(`drop database if exists ${name} with (force)`);
+    await c.end();
+  });
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { dataDir, databaseUrl: url.toString(), backend: 'postgres' };
+}

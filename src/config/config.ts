@@ -8,6 +8,9 @@ import { cityError } from '../errors.js';
  * Node configuration: one schema, one defaults object (house style #7), units in names.
  * Precedence: defaults < config file < environment < command-line flags.
  */
+/** A misspelt setting is an error, not silently ignored. */
+const STRICT = { additionalProperties: false } as const;
+
 export const ConfigSchema = Type.Object(
   {
     role: Type.Union([Type.Literal('local'), Type.Literal('district'), Type.Literal('city'), Type.Literal('state'), Type.Literal('national')]),
@@ -28,7 +31,7 @@ export const ConfigSchema = Type.Object(
     http: Type.Object({
       host: Type.String({ minLength: 1 }),
       port: Type.Integer({ minimum: 0, maximum: 65535 }),
-    }),
+    }, STRICT),
     mqtt: Type.Object({
       enabled: Type.Boolean(),
       host: Type.String({ minLength: 1 }),
@@ -36,7 +39,7 @@ export const ConfigSchema = Type.Object(
       port: Type.Integer({ minimum: 0, maximum: 65535 }),
       /** MQTT over WebSocket is served on the HTTP port at this path; empty turns it off. */
       wsPath: Type.String(),
-    }),
+    }, STRICT),
     ingest: Type.Object({
       maxBodyBytes: Type.Integer({ minimum: 1024 }),
       maxBatchItems: Type.Integer({ minimum: 1 }),
@@ -47,10 +50,10 @@ export const ConfigSchema = Type.Object(
       maxPendingRows: Type.Integer({ minimum: 1 }),
       /** Rejected payloads bigger than this are kept truncated in the dead-letter table. */
       deadLetterMaxBytes: Type.Integer({ minimum: 0 }),
-    }),
+    }, STRICT),
     shutdownTimeoutMs: Type.Integer({ minimum: 0 }),
   },
-  { additionalProperties: false },
+  STRICT,
 );
 
 export type Config = Static<typeof ConfigSchema>;

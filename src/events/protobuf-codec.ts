@@ -239,7 +239,7 @@ function readEvent(r: EventReader, end: number): DecodedItem {
   if (eventId !== '') event.event_id = eventId;
   if (modelId !== '') event.model_id = modelId;
   if (timestampMs !== 0) {
-    // Date's range is ±8.64e15 ms (ECMA-262 §21.4.1.22); toISOString throws outside it.
+    // A Date holds ±8.64e15 ms (ECMA-262 "Time Values and Time Range"); toISOString throws beyond.
     if (Math.abs(timestampMs) > 8.64e15) return { ok: false, reason: 'timestamp_ms: out of the range of a date' };
     event.timestamp = new Date(timestampMs).toISOString();
   }

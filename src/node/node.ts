@@ -71,10 +71,12 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   const admin = await adminToken(db, dataDir, config.adminToken);
 
   const zones = await ZoneService.load(db, config.tenantId);
-  const zonesFile = config.zonesFile ?? (config.demo ? DEMO_ZONES_FILE : undefined);
+  // A node with no zones yet starts with the demo city (DESIGN.md: embedded defaults), so that
+  // zone lookup, the map and the hierarchy work out of the box; --zones replaces it.
+  const zonesFile = config.zonesFile ?? (config.demo || zones.tree.size === 0 ? DEMO_ZONES_FILE : undefined);
   if (zonesFile) {
     await zones.replace(await loadZoneFile(zonesFile));
-    log.info({ zones: zones.tree.size, file: zonesFile }, 'zones loaded');
+    log.info({ zones: zones.tree.size, file: zonesFile }, config.zonesFile ? 'zones loaded' : 'no zones configured: loaded the Chennai demo city (use --zones for your own)');
   }
 
   const registry = await PluginRegistry.load(db, config.tenantId, tokenizer);

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { PROJECT_ROOT } from '../../src/node/paths.js';
+import { spawnCity } from '../helpers/process.js';
+import { testDatabase } from '../helpers/store.js';
+
+const run = promisify(execFile);
+const CITY = join(PROJECT_ROOT, 'bin/city.mjs');
+
+test('city --help names the commands and city start --help its options', async () => {
+  const { stdout } = await run(process.execPath, [CITY, '--help']);
+  assert.match(stdout, /Usage: city/);
+  assert.match(stdout, /start\s+\[options\]\s+run a node/);
+  const start = await run(process.execPath, [CITY, 'start', '--help']);
+  for (const option of ['--data <dir>', '--port <port>', '--mqtt-port <port>', '--zones <file>', '--demo', '--config <file>']) {
+    assert.ok(start.stdout.includes(option), `start --help shows ${option}`);
+  }
+});
+
+test('a bad setting stops the start with a message naming the setting and its source', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'city-cli-'));
+  try {
+    await assert.rejects(run(process.execPath, [CITY, 'start', '--data', dir], { env: { ...process.env, CITY_HTTP_PORT: '70000' } }), (err: any) => {
+      assert.equal(err.code, 1);
+      assert.match(err.stderr, /configuration setting http\.port is invalid: .*65535.*environment CITY_HTTP_PORT.*\[CITY_ERR_CONFIG_INVALID\]/);
+      return true;
+    });
+    const file = join(dir, 'city.yaml');
+    await writeFile(file, 'http:\n  prot: 8080\n');
+    await assert.rejects(run(process.execPath, [CITY, 'start', '--config', file, '--data', dir]), (err: any) => {
+      assert.match(err.stderr, /http\.prot is invalid: unknown setting/);
+      return true;
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('city start on a fresh data folder answers /healthz and /readyz, then stops cleanly on SIGTERM', { timeout: 120_000 }, async (t) => {
+  const db = await testDatabase(t);
+  const started = Date.now();
+  const node = await spawnCity(['--data', db.dataDir, '--port', '0', '--mqtt-port', '0', '--demo'], { DATABASE_URL: db.databaseUrl });
+  t.after(() => void node.child.kill('SIGKILL'));
+  const health = await fetch(`${node.url}/healthz`);
+  t.diagnostic(`healthz answered ${Date.now() - started} ms after spawn`);
+  assert.equal(health.status, 200);
+  assert.equal(((await health.json()) as { status: string }).status, 'ok');
+  assert.equal((await fetch(`${node.url}/readyz`)).status, 200);
+  assert.deepEqual(Object.keys(node.pluginKeys).sort(), ['air-quality-monitor-v1', 'flood-level-monitor-v1', 'traffic-violation-detector-v2']);
+  const openapi = (await (await fetch(`${node.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
+  for (const path of ['/api/v1/plugin/register', '/webhook/{plugin_id}', '/api/v1/events', '/api/v1/dead-letters', '/api/v1/zones']) {
+    assert.ok(openapi.paths[path], `OpenAPI documents ${path}`);
+  }
+  assert.equal((await fetch(`${node.url}/docs/`)).status, 200, 'the docs page is served');
+  node.child.kill('SIGTERM');
+  assert.equal(await node.exited, 0);
+});

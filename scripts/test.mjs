@@ -6,11 +6,10 @@
 //   npm test                 both passes (the PostgreSQL pass is skipped, loudly, without binaries)
 //   npm test -- --pg-only    only the PostgreSQL pass
 //   npm test -- test/geo     only the files under the given paths, both passes
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, chmodSync, chownSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { findPostgresBin, startCluster } from './pg-cluster.mjs';
 
 const args = process.argv.slice(2);
 const pgOnly = args.includes('--pg-only');
@@ -54,56 +53,4 @@ function runTests(label, list, env) {
     });
     child.on('exit', (code) => resolve(code !== 0));
   });
-}
-
-function findPostgresBin() {
-  const base = '/usr/lib/postgresql';
-  if (!existsSync(base)) return null;
-  for (const v of readdirSync(base).sort().reverse()) {
-    const bin = join(base, v, 'bin');
-    if (existsSync(join(bin, 'initdb')) && existsSync(join(bin, 'pg_ctl'))) return bin;
-  }
-  return null;
-}
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** initdb + pg_ctl start on 127.0.0.1, as the `postgres` user when we are root (PostgreSQL refuses root). */
-async function startCluster(bin) {
-  const dir = mkdtempSync(join(tmpdir(), 'city-pg-'));
-  const port = await freePort();
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) {
-    const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
-    const gids = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-    chownSync(dir, Number(ids.stdout), Number(gids.stdout));
-    chmodSync(dir, 0o700);
-  }
-  const run = (cmd, cmdArgs) => {
-    const full = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, cmd), ...cmdArgs]] : [join(bin, cmd), cmdArgs];
-    const r = spawnSync(full[0], full[1], { encoding: 'utf8', cwd: tmpdir() });
-    if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.stdout}`);
-  };
-  const data = join(dir, 'data');
-  run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
-  run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`, '-w', 'start']);
-  console.log(`\n# PostgreSQL cluster on 127.0.0.1:${port} (${relative(process.cwd(), dir) || dir})`);
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    stop() {
-      try {
-        run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
 }

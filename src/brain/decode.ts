@@ -39,12 +39,15 @@ export function formatFromContentType(contentType: string | undefined): PayloadF
  * `[` (NDJSON when several lines), otherwise protobuf — an `Event`, or an `EventBatch` on the
  * `…/batch` topic.
  */
+const NDJSON_BOUNDARY = /\}[ \t\r]*\n\s*\{/;
+
 export function sniffFormat(bytes: Uint8Array, batchTopic: boolean): PayloadFormat {
   const i = firstNonSpace(bytes);
   const first = bytes[i];
   if (first === 0x7b /* { */ || first === 0x5b /* [ */) {
-    const nl = bytes.indexOf(0x0a, i);
-    if (first === 0x7b && nl !== -1 && nl < bytes.length - 1 && bytes.subarray(nl).some((b) => b === 0x7b)) return 'ndjson';
+    // NDJSON has a closing brace, a line break and an opening brace with no comma between:
+    // pretty-printed JSON never does (nested objects follow a colon, array items a comma).
+    if (first === 0x7b && bytes.indexOf(0x0a, i) !== -1 && NDJSON_BOUNDARY.test(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1'))) return 'ndjson';
     return 'json';
   }
   return batchTopic ? 'protobuf-batch' : 'protobuf-event';
@@ -91,7 +94,7 @@ function decodeJson(bytes: Buffer): DecodedItem[] {
   try {
     value = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw cityError('PAYLOAD_MALFORMED', { format: 'JSON', reason: (err as Error).message });
+    throw cityError('PAYLOAD_MALFORMED', { format: 'json', reason: (err as Error).message });
   }
   if (Array.isArray(value)) {
     const out: DecodedItem[] = new Array(value.length);
@@ -99,23 +102,25 @@ function decodeJson(bytes: Buffer): DecodedItem[] {
     return out;
   }
   if (value !== null && typeof value === 'object') return [{ ok: true, event: value as Record<string, unknown> }];
-  throw cityError('PAYLOAD_MALFORMED', { format: 'JSON', reason: 'expected an event object or an array of events' });
+  throw cityError('PAYLOAD_MALFORMED', { format: 'json', reason: 'expected an event object or an array of events' });
 }
 
 function decodeNdjson(bytes: Buffer): DecodedItem[] {
   const text = bytes.toString('utf8');
   const out: DecodedItem[] = [];
   let start = 0;
+  let lineNo = 0;
   while (start < text.length) {
     let end = text.indexOf('\n', start);
     if (end === -1) end = text.length;
     const line = text.slice(start, end).trim();
     start = end + 1;
+    lineNo++;
     if (line.length === 0) continue;
     try {
       out.push(asItem(JSON.parse(line), line));
     } catch (err) {
-      out.push({ ok: false, code: 'PAYLOAD_MALFORMED', reason: `line ${out.length + 1}: ${(err as Error).message}`, raw: line });
+      out.push({ ok: false, code: 'PAYLOAD_MALFORMED', reason: `line ${lineNo}: ${(err as Error).message}`, raw: line });
     }
   }
   return out;

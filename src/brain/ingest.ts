@@ -39,6 +39,25 @@ export interface IngestContext {
   receivedAtMs: number;
 }
 
+/** A JSON escape of NUL or of a lone surrogate (an odd run of backslashes before `u`). */
+const UNSTORABLE_JSON = /(?:^|[^\\])(?:\\\\)*\\u(?:0000|d[89a-f][0-9a-f]{2})/i;
+/** Identifiers go into text columns and URLs: no control characters, no surrogates, bounded. */
+const IDENTIFIER = /^[^\u0000-\u001f\ud800-\udfff]{1,200}$/;
+
+function unstorableField(eventId: string | null, eventType: string | null): string | null {
+  if (eventId !== null && !IDENTIFIER.test(eventId)) return 'event_id: must be 1 to 200 characters without control characters';
+  if (eventType !== null && !IDENTIFIER.test(eventType)) return 'event_type: must be 1 to 200 characters without control characters';
+  return null;
+}
+
+function safeJson(value: unknown): string | null {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return null;
+  }
+}
+
 /** Columns of the events table written by group commit, in COPY order. */
 export const EVENT_COLUMNS = [
   'tenant_id', 'event_id', 'plugin_id', 'plugin_version', 'event_type', 'severity', 'confidence',
@@ -97,12 +116,28 @@ export class IngestPipeline {
         continue;
       }
       const env = readEnvelope(event);
+      const unstorable = unstorableField(env.eventId, env.eventType);
+      if (unstorable !== null) {
+        const err = cityError('EVENT_INVALID', { pluginId: plugin.modelId, reason: unstorable, index: i });
+        results[i] = { index: i, status: 'rejected', error: err.toJSON() };
+        letters.push({ pluginId: plugin.modelId, code: err.code, reason: err.message, details: { index: i }, payload: item.raw ?? safeJson(event) });
+        continue;
+      }
       const eventId = env.eventId ?? uuidv7(ctx.receivedAtMs);
       let zoneId: string | null = null;
       if (env.lat !== null && env.lng !== null) zoneId = this.zones.locate(env.lng, env.lat);
       if (zoneId === null) zoneId = env.zoneHint !== null && this.zones.has(env.zoneHint) ? env.zoneHint : hint;
       plugin.tokenize(event);
       event.event_id = eventId;
+      const json = JSON.stringify(event);
+      // PostgreSQL text and jsonb cannot hold NUL or unpaired surrogates; one such value would
+      // fail the whole group commit, so it is refused here, per item.
+      if (json.includes('\\u') && UNSTORABLE_JSON.test(json)) {
+        const err = cityError('EVENT_INVALID', { pluginId: plugin.modelId, reason: 'a text value holds a NUL character or an unpaired UTF-16 surrogate, which cannot be stored', index: i });
+        results[i] = { index: i, status: 'rejected', error: err.toJSON() };
+        letters.push({ pluginId: plugin.modelId, code: err.code, reason: err.message, details: { index: i }, payload: item.raw ?? null });
+        continue;
+      }
       text +=
         prefix + copyField(eventId) + pluginCols +
         copyField(env.eventType ?? plugin.eventType) + '\t' +
@@ -113,7 +148,7 @@ export class IngestPipeline {
         copyField(zoneId) + '\t' +
         copyField(env.lat) + '\t' +
         copyField(env.lng) + '\t' +
-        copyField(JSON.stringify(event)) + '\n';
+        copyField(json) + '\n';
       results[i] = { index: i, status: 'accepted', event_id: eventId, zone_id: zoneId };
       accepted++;
     }

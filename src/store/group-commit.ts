@@ -50,6 +50,7 @@ export class GroupCommitter {
    */
   append(text: string, rowCount: number): Promise<void> {
     if (this.#closed) return Promise.reject(cityError('SHUTTING_DOWN'));
+    if (rowCount === 0) return Promise.resolve();
     if (this.pendingRows + rowCount > this.options.maxPendingRows && this.pendingRows > 0) {
       throw cityError('OVERLOADED', { reason: `${this.pendingRows} events waiting to commit` });
     }

@@ -2,7 +2,7 @@ import type { TestContext } from 'node:test';
 import pino from 'pino';
 import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js';
 import { startNode, type CityNode } from '../../src/node/node.js';
-import { testDatabase } from './store.js';
+import { createTestDatabase } from './store.js';
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
@@ -11,7 +11,7 @@ export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartia
 export type Cleanup = Pick<TestContext, 'after'> | { after(fn: () => unknown): void };
 
 export async function startTestNode(t: Cleanup, overrides: DeepPartial<Config> = {}): Promise<CityNode & { admin: Record<string, string> }> {
-  const db = await testDatabase(t);
+  const db = await createTestDatabase();
   const config: Config = {
     ...DEFAULT_CONFIG,
     dataDir: db.dataDir,
@@ -22,8 +22,18 @@ export async function startTestNode(t: Cleanup, overrides: DeepPartial<Config> =
     mqtt: { ...DEFAULT_CONFIG.mqtt, port: 0, ...overrides.mqtt },
     ingest: { ...DEFAULT_CONFIG.ingest, ...overrides.ingest },
   } as Config;
-  const node = await startNode(config, pino({ level: process.env.CITY_TEST_LOG ?? 'silent' }));
-  t.after(() => node.close());
+  let node: CityNode;
+  try {
+    node = await startNode(config, pino({ level: process.env.CITY_TEST_LOG ?? 'silent' }));
+  } catch (err) {
+    await db.dispose();
+    throw err;
+  }
+  // One hook, in order: the node lets go of the database before the database is dropped.
+  t.after(async () => {
+    await node.close();
+    await db.dispose();
+  });
   return Object.assign(node, { admin: { authorization: `Bearer ${node.adminToken}` } });
 }
 

@@ -16,8 +16,8 @@ export interface NodeProcess {
  * Runs `city start …` as a real process, waits for its banner, and reads the URL, admin token
  * and plugin keys from it. The caller must stop it (t.after) — kill is idempotent.
  */
-export async function spawnCity(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/city.mjs'), 'start', ...args], {
+export async function spawnCity(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000, nodeArgs: string[] = []): Promise<NodeProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, join(PROJECT_ROOT, 'bin/city.mjs'), 'start', ...args], {
     env: { ...process.env, CITY_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -17,22 +17,37 @@ export interface TestDatabase {
 }
 
 export async function testDatabase(t: Pick<TestContext, 'after'> | { after(fn: () => unknown): void }): Promise<TestDatabase> {
+  const db = await createTestDatabase();
+  t.after(() => db.dispose());
+  return db;
+}
+
+/**
+ * The same, with the cleanup handed back: for callers that must close what uses the database
+ * first (node:test runs `after` hooks in the order they were added, not in reverse).
+ */
+export async function createTestDatabase(): Promise<TestDatabase & { dispose(): Promise<void> }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'city-test-'));
-  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const removeDir = () => rm(dataDir, { recursive: true, force: true });
   const adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl) return { dataDir, databaseUrl: undefined, backend: 'pglite' };
+  if (!adminUrl) return { dataDir, databaseUrl: undefined, backend: 'pglite', dispose: removeDir };
   const name = `city_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`create database ${name}`);
   await admin.end();
-  t.after(async () => {
-    const c = new pg.Client({ connectionString: adminUrl });
-    await c.connect();
-    await c.query(`drop database if exists ${name} with (force)`);
-    await c.end();
-  });
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
-  return { dataDir, databaseUrl: url.toString(), backend: 'postgres' };
+  return {
+    dataDir,
+    databaseUrl: url.toString(),
+    backend: 'postgres',
+    async dispose() {
+      const c = new pg.Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+      await removeDir();
+    },
+  };
 }

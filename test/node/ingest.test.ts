@@ -139,6 +139,23 @@ describe('ingestion over HTTP', () => {
     for (const id of ['mix-2', 'mix-5']) assert.equal((await call(node, 'GET', `/api/v1/events/${id}`, { headers: node.admin })).status, 404);
   });
 
+  test('text PostgreSQL cannot store (NUL, lone surrogates) is refused per item, not per commit', async () => {
+    const batch = [
+      speedingEvent({ event_id: 'nul-ok-1' }),
+      speedingEvent({ event_id: 'nul-bad', location: { ...TEYNAMPET, address: 'Anna Salai\u0000' } }),
+      speedingEvent({ event_id: 'surrogate-bad', location: { ...TEYNAMPET, address: '\ud800' } }),
+      speedingEvent({ event_id: 'ctrl\u0001id' }),
+      speedingEvent({ event_id: 'nul-ok-2', location: { ...TEYNAMPET, address: 'Teynampet 😀' } }),
+    ];
+    const res = await post(JSON.stringify(batch));
+    assert.equal(res.status, 207, JSON.stringify(res.body));
+    assert.deepEqual(res.body.results.map((r: any) => r.status), ['accepted', 'rejected', 'rejected', 'rejected', 'accepted']);
+    assert.match(res.body.results[1].error.message, /NUL character or an unpaired UTF-16 surrogate/);
+    assert.match(res.body.results[3].error.message, /event_id: must be 1 to 200 characters without control characters/);
+    const ok = await call(node, 'GET', '/api/v1/events/nul-ok-2', { headers: node.admin });
+    assert.equal(ok.body.payload.location.address, 'Teynampet 😀');
+  });
+
   test('NDJSON answers per line, a broken line included', async () => {
     const body = [JSON.stringify(speedingEvent({ event_id: 'nd-1' })), '{broken', JSON.stringify(speedingEvent({ event_id: 'nd-3' }))].join('\n') + '\n';
     const res = await post(body, 'application/x-ndjson');

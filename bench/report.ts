@@ -1,0 +1,36 @@
+import os from 'node:os';
+
+/** Latencies in ms, kept whole (runs are seconds long), percentiles by sorting once. */
+export class LatencyRecorder {
+  #values: number[] = [];
+  #sorted = false;
+  add(ms: number): void {
+    this.#values.push(ms);
+    this.#sorted = false;
+  }
+  percentile(p: number): number {
+    if (this.#values.length === 0) return NaN;
+    if (!this.#sorted) {
+      this.#values.sort((a, b) => a - b);
+      this.#sorted = true;
+    }
+    const i = Math.min(this.#values.length - 1, Math.ceil((p / 100) * this.#values.length) - 1);
+    return this.#values[Math.max(0, i)]!;
+  }
+}
+
+export function machine(): string {
+  const cpus = os.cpus();
+  return `Machine: ${cpus[0]?.model ?? 'unknown CPU'} × ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}\n`;
+}
+
+export function markdownTable(header: string[], rows: string[][]): string {
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((h, i) => (i === 0 || i === 1 || i === header.length - 2 ? '---' : '---:')).join(' | ')} |`];
+  for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+/** Progress on stderr, so stdout stays the report. */
+export function progress(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}

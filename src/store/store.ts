@@ -74,6 +74,9 @@ async function openPglite(dataDir: string | null): Promise<Store> {
 
 function openPostgres(url: string, poolSize: number): Store {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle client's error (server restart, admin kill) must not crash the node: the pool drops
+  // that client and the next query opens a new connection; /readyz reports the outage meanwhile.
+  pool.on('error', (err) => process.emitWarning(`PostgreSQL connection lost: ${err.message}`, 'CityStoreWarning'));
   // Leave jsonb/timestamps as pg parses them; bigint (int8) stays a string to keep precision.
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {

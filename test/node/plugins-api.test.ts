@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import pino from 'pino';
+import { startNode } from '../../src/node/node.js';
 import { call, startTestNode } from '../helpers/node.js';
 import { examplePlugin, seedRegistration } from '../helpers/fixtures.js';
 
@@ -95,7 +97,12 @@ test('registrations survive a restart of the node on the same store', async (t) 
   const node = await startTestNode(t);
   const created = await call(node, 'POST', '/api/v1/plugin/register', { headers: node.admin, body: seedRegistration() });
   await node.close();
-  const again = await startTestNode(t, { dataDir: node.config.dataDir, databaseUrl: node.config.databaseUrl, adminToken: node.adminToken! });
-  assert.equal(again.registry.verifyKey('traffic-violation-detector-v2', created.body.api_key), true);
-  assert.equal(again.registry.summary('traffic-violation-detector-v2').current_version, '2.3.1');
+  // Started directly and closed here: the first node's cleanup drops the database afterwards.
+  const again = await startNode({ ...node.config, adminToken: node.adminToken! }, pino({ level: 'silent' }));
+  try {
+    assert.equal(again.registry.verifyKey('traffic-violation-detector-v2', created.body.api_key), true);
+    assert.equal(again.registry.summary('traffic-violation-detector-v2').current_version, '2.3.1');
+  } finally {
+    await again.close();
+  }
 });

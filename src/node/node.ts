@@ -90,6 +90,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
       maxRows: config.ingest.groupCommitMaxRows,
       delayMs: config.ingest.groupCommitDelayMs,
       maxPendingRows: config.ingest.maxPendingRows,
+      maxConcurrentFlushes: store.kind === 'postgres' ? 2 : 1,
     },
     metrics,
   );

@@ -11,6 +11,11 @@ export interface GroupCommitOptions {
   delayMs: number;
   /** Refuse appends beyond this many waiting rows (back-pressure instead of an unbounded queue). */
   maxPendingRows: number;
+  /**
+   * Commits that may run at once. PGlite is one backend, so 1; a PostgreSQL server can use
+   * another core for a second COPY while the first commits.
+   */
+  maxConcurrentFlushes?: number;
 }
 
 interface Waiter {
@@ -19,9 +24,10 @@ interface Waiter {
 }
 
 /**
- * Group commit: callers append rows (COPY text) and await one shared commit. One flush runs at
- * a time; rows that arrive meanwhile form the next one, so under load commits grow to
- * `maxRows` and the per-row cost of a commit (fsync, WAL, round trip) is shared.
+ * Group commit: callers append rows (COPY text) and await one shared commit. Up to
+ * `maxConcurrentFlushes` flushes run at a time; rows that arrive meanwhile form the next one, so
+ * under load commits grow to `maxRows` and the per-row cost of a commit (fsync, WAL, round trip)
+ * is shared. Commits that run side by side may finish in either order.
  * A caller's promise resolves only after its rows are committed: that is when ingestion acks.
  */
 export class GroupCommitter {
@@ -29,7 +35,7 @@ export class GroupCommitter {
   #rows = 0;
   #waiters: Waiter[] = [];
   #timer: NodeJS.Timeout | null = null;
-  #flushing: Promise<void> | null = null;
+  readonly #flushing = new Set<Promise<void>>();
   #inFlightRows = 0;
   #closed = false;
 
@@ -59,10 +65,14 @@ export class GroupCommitter {
     this.metrics?.pendingRows.set(this.pendingRows);
     const done = new Promise<void>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     if (this.#rows >= this.options.maxRows) this.#kick();
-    else if (this.#timer === null && this.#flushing === null) {
+    else if (this.#timer === null && this.#flushing.size < this.#maxFlushes) {
       this.#timer = setTimeout(() => this.#kick(), this.options.delayMs);
     }
     return done;
+  }
+
+  get #maxFlushes(): number {
+    return this.options.maxConcurrentFlushes ?? 1;
   }
 
   #kick(): void {
@@ -70,12 +80,13 @@ export class GroupCommitter {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
-    if (this.#flushing !== null || this.#rows === 0) return;
-    this.#flushing = this.#flushOnce().finally(() => {
-      this.#flushing = null;
+    if (this.#flushing.size >= this.#maxFlushes || this.#rows === 0) return;
+    const flush: Promise<void> = this.#flushOnce().finally(() => {
+      this.#flushing.delete(flush);
       // Rows that arrived during the flush go out at once: they have already waited.
       if (this.#rows > 0) this.#kick();
     });
+    this.#flushing.add(flush);
   }
 
   async #flushOnce(): Promise<void> {
@@ -85,7 +96,7 @@ export class GroupCommitter {
     this.#chunks = [];
     this.#waiters = [];
     this.#rows = 0;
-    this.#inFlightRows = rows;
+    this.#inFlightRows += rows;
     const started = performance.now();
     try {
       await this.store.copyRows(this.options.table, this.options.columns, chunks.join(''));
@@ -96,16 +107,16 @@ export class GroupCommitter {
       const failure = cityError('STORE_FAILED', { reason: (err as Error).message }, err);
       for (let i = 0; i < waiters.length; i++) waiters[i]!.reject(failure);
     } finally {
-      this.#inFlightRows = 0;
+      this.#inFlightRows -= rows;
       this.metrics?.pendingRows.set(this.pendingRows);
     }
   }
 
   /** Commits everything queued so far; used by graceful shutdown. */
   async drain(): Promise<void> {
-    while (this.#rows > 0 || this.#flushing !== null) {
+    while (this.#rows > 0 || this.#flushing.size > 0) {
       this.#kick();
-      if (this.#flushing) await this.#flushing.catch(() => {});
+      await Promise.allSettled([...this.#flushing]);
     }
   }
 

@@ -348,8 +348,8 @@ describe('copyRows', () => {
     const broken = copyLine(eventRow('good-before')) + 'default\tshort-row\n' + copyLine(eventRow('good-after'));
     await assert.rejects(store.copyRows('events', EVENT_COLUMNS, broken));
     assert.equal(await countEvents(store), 0, 'COPY is all or nothing');
-    // PostgreSQL text and jsonb cannot hold U+0000; COPY refuses such a chunk.
-    await assert.rejects(store.copyRows('events', EVENT_COLUMNS, copyLine(eventRow('nul', { payload: { s: 'a\u0000b' } }))));
+    // PostgreSQL text cannot hold U+0000; COPY refuses such a chunk. (The json payload column
+    // keeps a \u0000 escape as text, but ingestion refuses those per event before they get here.)
     await assert.rejects(store.copyRows('events', EVENT_COLUMNS, copyLine(eventRow('nul\u0000text'))));
     await store.copyRows('events', EVENT_COLUMNS, copyLine(eventRow('after-failures')));
     assert.deepEqual((await readEvents(store)).map((r) => r.event_id), ['after-failures']);

@@ -1,7 +1,7 @@
 import { cityError, CityError } from '../errors.js';
 import { readEnvelope } from '../events/envelope.js';
 import { uuidv7 } from '../events/ids.js';
-import { copyField } from '../store/copy-text.js';
+import { copyField, copyJson } from '../store/copy-text.js';
 import type { GroupCommitter } from '../store/group-commit.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import type { DeadLetter, DeadLetterStore, InputSource } from './dead-letters.js';
@@ -148,7 +148,7 @@ export class IngestPipeline {
         copyField(zoneId) + '\t' +
         copyField(env.lat) + '\t' +
         copyField(env.lng) + '\t' +
-        copyField(json) + '\n';
+        copyJson(json) + '\n';
       results[i] = { index: i, status: 'accepted', event_id: eventId, zone_id: zoneId };
       accepted++;
     }

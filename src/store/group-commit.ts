@@ -99,7 +99,7 @@ export class GroupCommitter {
     this.#inFlightRows += rows;
     const started = performance.now();
     try {
-      await this.store.copyRows(this.options.table, this.options.columns, chunks.join(''));
+      await this.store.copyRows(this.options.table, this.options.columns, chunks);
       this.metrics?.commitSeconds.observe((performance.now() - started) / 1000);
       this.metrics?.commitRows.observe(rows);
       for (let i = 0; i < waiters.length; i++) waiters[i]!.resolve();

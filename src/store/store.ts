@@ -15,8 +15,11 @@ export type StoreKind = 'pglite' | 'postgres';
 export interface Store {
   readonly kind: StoreKind;
   readonly db: Kysely<Database>;
-  /** Appends rows given in COPY text format; resolves once they are committed. */
-  copyRows(table: string, columns: readonly string[], text: string): Promise<void>;
+  /**
+   * Appends rows given in COPY text format (one string, or chunks of whole lines); resolves once
+   * they are committed.
+   */
+  copyRows(table: string, columns: readonly string[], text: string | readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -63,7 +66,7 @@ async function openPglite(dataDir: string | null): Promise<Store> {
     async copyRows(table, columns, text) {
       const release = await mutex.lock();
       try {
-        await client.copy(`copy ${table} (${columns.join(', ')}) from '/dev/blob'`, text);
+        await client.copy(`copy ${table} (${columns.join(', ')}) from '/dev/blob'`, typeof text === 'string' ? text : text.join(''));
       } finally {
         release();
       }
@@ -89,7 +92,12 @@ function openPostgres(url: string, poolSize: number): Store {
           const stream = client.query(copyStreams.from(`copy ${table} (${columns.join(', ')}) from stdin`));
           stream.on('error', reject);
           stream.on('finish', resolve);
-          stream.end(text);
+          // Chunks are written as they are: joining megabytes first would only copy them once more.
+          if (typeof text === 'string') stream.end(text);
+          else {
+            for (const chunk of text) stream.write(chunk);
+            stream.end();
+          }
         });
       } finally {
         client.release();

@@ -184,7 +184,8 @@ class InstrumentedStore implements Store {
     this.#gate = null;
   }
 
-  async copyRows(table: string, columns: readonly string[], text: string): Promise<void> {
+  async copyRows(table: string, columns: readonly string[], chunks: string | readonly string[]): Promise<void> {
+    const text = typeof chunks === 'string' ? chunks : chunks.join('');
     this.copyCalls.push(text.split('\n').length - 1);
     if (this.#gate) await this.#gate;
     if (this.failNext > 0) {

@@ -49,9 +49,9 @@ function events(n: number): Record<string, unknown>[] {
 }
 
 const scenarios: Scenario[] = [
-  httpScenario('http-json', 'HTTP JSON array', 1000, 8, 'application/json', (evs) => Buffer.from(JSON.stringify(evs)), `≥ ${TARGET_EPS.toLocaleString('en')}/s, P95 < 100 ms`),
-  httpScenario('http-ndjson', 'HTTP NDJSON', 1000, 8, 'application/x-ndjson', (evs) => Buffer.from(evs.map((e) => JSON.stringify(e)).join('\n')), `≥ ${TARGET_EPS.toLocaleString('en')}/s, P95 < 100 ms`),
-  httpScenario('http-protobuf', 'HTTP protobuf EventBatch', 1000, 8, 'application/x-protobuf; messageType=city.v1.EventBatch', (evs) => Buffer.from(encodeProtobufEvents(evs, 'batch')), `≥ ${TARGET_EPS.toLocaleString('en')}/s, P95 < 100 ms`),
+  httpScenario('http-json', 'HTTP JSON array', 1000, 4, 'application/json', (evs) => Buffer.from(JSON.stringify(evs)), `≥ ${TARGET_EPS.toLocaleString('en')}/s, P95 < 100 ms`),
+  httpScenario('http-ndjson', 'HTTP NDJSON', 1000, 4, 'application/x-ndjson', (evs) => Buffer.from(evs.map((e) => JSON.stringify(e)).join('\n')), `≥ ${TARGET_EPS.toLocaleString('en')}/s, P95 < 100 ms`),
+  httpScenario('http-protobuf', 'HTTP protobuf EventBatch', 1000, 4, 'application/x-protobuf; messageType=city.v1.EventBatch', (evs) => Buffer.from(encodeProtobufEvents(evs, 'batch')), `≥ ${TARGET_EPS.toLocaleString('en')}/s, P95 < 100 ms`),
   httpScenario('http-single', 'HTTP one event per request', 1, 64, 'application/json', (evs) => Buffer.from(JSON.stringify(evs[0])), 'P95 < 100 ms'),
   mqttScenario('mqtt-single', 'MQTT QoS 1, one event per message', 1, 256, 'P95 < 100 ms'),
   mqttScenario('mqtt-batch', 'MQTT QoS 1, JSON array of 100', 100, 32, 'P95 < 100 ms'),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import mqtt from 'mqtt';
@@ -8,6 +8,9 @@ import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { CHENNAI_ZONES, speedingEvent, seedRegistration } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);
+/** Debian's mosquitto-clients (installed by .ci/run); a developer machine may not have it. */
+const MOSQUITTO_PUB = spawnSync('mosquitto_pub', ['--help']).error === undefined;
+const needsMosquitto = MOSQUITTO_PUB ? {} : { skip: 'mosquitto_pub is not installed (apt-get install mosquitto-clients); .ci/run installs it' };
 const PLUGIN = 'traffic-violation-detector-v2';
 const TOPIC = `city/chennai-w119/events/${PLUGIN}`;
 
@@ -26,7 +29,7 @@ describe('ingestion over MQTT', () => {
       timeout: 10_000,
     });
 
-  test('mosquitto_pub with the plugin key: the event is stored by the time PUBACK arrives', async () => {
+  test('mosquitto_pub with the plugin key: the event is stored by the time PUBACK arrives', needsMosquitto, async () => {
     await mosquittoPub(key, JSON.stringify(speedingEvent({ event_id: 'mqtt-1' })));
     // mosquitto_pub -q 1 exits after PUBACK; the node acks only after the commit, so no waiting here.
     const res = await stored('mqtt-1');
@@ -35,7 +38,7 @@ describe('ingestion over MQTT', () => {
     assert.match(res.body.payload.vehicle_data.license_plate, /^tok_/);
   });
 
-  test('a bad key is refused at CONNECT and the refusal is kept', async () => {
+  test('a bad key is refused at CONNECT and the refusal is kept', needsMosquitto, async () => {
     await assert.rejects(mosquittoPub('pk_not-the-key', JSON.stringify(speedingEvent({ event_id: 'mqtt-bad-key' }))), (err: any) => {
       assert.match(String(err.stderr), /not authori[sz]ed|bad user name or password|Connection Refused/i);
       return true;

@@ -25,7 +25,7 @@ export function machine(): string {
 }
 
 export function markdownTable(header: string[], rows: string[][]): string {
-  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((h, i) => (i === 0 || i === 1 || i === header.length - 2 ? '---' : '---:')).join(' | ')} |`];
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 || i === 1 || i === header.length - 2 ? '---' : '---:')).join(' | ')} |`];
   for (const r of rows) lines.push(`| ${r.join(' | ')} |`);
   return lines.join('\n');
 }

@@ -6,7 +6,7 @@
 //   npm test                 both passes (the PostgreSQL pass is skipped, loudly, without binaries)
 //   npm test -- --pg-only    only the PostgreSQL pass
 //   npm test -- test/geo     only the files under the given paths, both passes
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { findPostgresBin, startCluster } from './pg-cluster.mjs';
@@ -20,6 +20,15 @@ const files = (roots.length ? roots : ['test']).flatMap((r) => (statSync(r).isDi
 const storeFiles = files.filter((f) => /helpers\/(store|node)\.js|startNode|openStore|bin\/city\.mjs/.test(readFileSync(f, 'utf8')));
 
 let failed = false;
+if (!pgOnly && roots.length === 0) {
+  // The whole suite starts with the type check: strict types are part of what a test run proves.
+  console.log('# typecheck: tsc --noEmit');
+  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit'], { stdio: 'inherit' });
+  if (tsc.status !== 0) {
+    console.log('# typecheck failed');
+    failed = true;
+  }
+}
 if (!pgOnly) failed = (await runTests('PGlite', files, {})) || failed;
 
 const pgBin = findPostgresBin();

@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { CityError, cityError } from '../errors.js';
 import { keyFromHeaders } from '../auth/api-keys.js';
-import { requirePermission, type PolicyDeps } from '../auth/policy.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import type { PluginRegistry } from '../plugins/registry.js';
 import { decodePayload, formatFromContentType } from './decode.js';

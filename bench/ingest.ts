@@ -80,7 +80,8 @@ for (const store of stores) {
       },
       // --profile DIR: CPU profiles of the node's threads (open in Chrome DevTools / speedscope).
       60_000,
-      args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [],
+      // The young-generation size `city` runs with (see bin/city.mjs), plus profiling on request.
+      ['--max-semi-space-size=64', ...(args.profile ? ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] : [])],
       );
       try {
         const key = node.pluginKeys[PLUGIN]!;

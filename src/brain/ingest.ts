@@ -93,34 +93,28 @@ export class IngestPipeline {
     let text = '';
     let accepted = 0;
 
+    // A refused item: its answer, and its dead letter (kept before anyone hears the answer).
+    const refuse = (i: number, err: CityError, payload: string | Buffer | null, details: Record<string, unknown> = {}): void => {
+      results[i] = { index: i, status: 'rejected', error: err.toJSON() };
+      letters.push({ pluginId: plugin.modelId, code: err.code, reason: err.message, details: { index: i, ...details }, payload });
+    };
+
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       if (!item.ok) {
-        const err = cityError('PAYLOAD_MALFORMED', { format: 'JSON', reason: item.reason, index: i });
-        results[i] = { index: i, status: 'rejected', error: err.toJSON() };
-        letters.push({ pluginId: plugin.modelId, code: err.code, reason: err.message, details: { index: i }, payload: item.raw });
+        refuse(i, cityError('PAYLOAD_MALFORMED', { format: 'json', reason: item.reason, index: i }), item.raw);
         continue;
       }
       const event = item.event;
       if (!plugin.validate(event)) {
         const { reason, errors } = plugin.explain();
-        const err = cityError('EVENT_INVALID', { pluginId: plugin.modelId, reason, errors, index: i });
-        results[i] = { index: i, status: 'rejected', error: err.toJSON() };
-        letters.push({
-          pluginId: plugin.modelId,
-          code: err.code,
-          reason: err.message,
-          details: { index: i, errors },
-          payload: item.raw ?? JSON.stringify(event),
-        });
+        refuse(i, cityError('EVENT_INVALID', { pluginId: plugin.modelId, reason, errors, index: i }), item.raw ?? safeJson(event), { errors });
         continue;
       }
       const env = readEnvelope(event);
       const unstorable = unstorableField(env.eventId, env.eventType);
       if (unstorable !== null) {
-        const err = cityError('EVENT_INVALID', { pluginId: plugin.modelId, reason: unstorable, index: i });
-        results[i] = { index: i, status: 'rejected', error: err.toJSON() };
-        letters.push({ pluginId: plugin.modelId, code: err.code, reason: err.message, details: { index: i }, payload: item.raw ?? safeJson(event) });
+        refuse(i, cityError('EVENT_INVALID', { pluginId: plugin.modelId, reason: unstorable, index: i }), item.raw ?? safeJson(event));
         continue;
       }
       const eventId = env.eventId ?? uuidv7(ctx.receivedAtMs);
@@ -133,9 +127,8 @@ export class IngestPipeline {
       // PostgreSQL text and jsonb cannot hold NUL or unpaired surrogates; one such value would
       // fail the whole group commit, so it is refused here, per item.
       if (json.includes('\\u') && UNSTORABLE_JSON.test(json)) {
-        const err = cityError('EVENT_INVALID', { pluginId: plugin.modelId, reason: 'a text value holds a NUL character or an unpaired UTF-16 surrogate, which cannot be stored', index: i });
-        results[i] = { index: i, status: 'rejected', error: err.toJSON() };
-        letters.push({ pluginId: plugin.modelId, code: err.code, reason: err.message, details: { index: i }, payload: item.raw ?? null });
+        const reason = 'a text value holds a NUL character or an unpaired UTF-16 surrogate, which cannot be stored';
+        refuse(i, cityError('EVENT_INVALID', { pluginId: plugin.modelId, reason, index: i }), item.raw ?? json);
         continue;
       }
       text +=

@@ -32,6 +32,7 @@ export const ERRORS = {
   OVERLOADED: { status: 503, message: 'the node is at capacity ({reason}); retry after a moment' },
   SHUTTING_DOWN: { status: 503, message: 'the node is shutting down; retry against another node or later' },
   STORE_FAILED: { status: 500, message: 'the store could not commit: {reason}' },
+  RULE_CONDITION_INVALID: { status: 422, message: 'condition is invalid at position {position}: {reason}' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorKey = keyof typeof ERRORS;

@@ -3,6 +3,7 @@
  * `{ plugin_manifest, output_schema, action_definitions }`. Everything is checked in one pass
  * so a vendor sees every problem at once instead of fixing them one round-trip at a time.
  */
+import { compileCondition } from '../rules/expression.js';
 import { CityError } from '../errors.js';
 import { checkManifest, throwIfErrors, type FieldError, type PluginManifest } from './manifest.js';
 import { translateOutputSchema, type CompiledOutputSchemaSource } from './output-schema.js';
@@ -82,8 +83,27 @@ export function parseRegistration(body: unknown): PluginRegistration {
       message: `"${outputSchema.eventType}" is not one of the manifest's output_types (${manifest.output_types.join(', ')})`,
     });
   }
+  checkConditions(actionDefinitions, outputSchema, errors);
   throwIfErrors(errors);
   return { manifest: manifest!, outputSchema: outputSchema!, actionDefinitions };
+}
+
+/**
+ * Compiles each action trigger's condition (seed 001 §2.2 step 3) so a plugin with a condition
+ * that could never run is refused at registration, with the position of the mistake. Severity
+ * compares by the schema's own scale (`severity >= 'medium'`).
+ */
+function checkConditions(definitions: readonly ActionDefinition[], outputSchema: CompiledOutputSchemaSource | null, errors: FieldError[]): void {
+  const orderedEnums: Record<string, readonly string[]> = outputSchema?.severityValues ? { severity: outputSchema.severityValues } : {};
+  definitions.forEach((definition, i) => {
+    if (definition.condition === undefined) return;
+    try {
+      compileCondition(definition.condition, { orderedEnums });
+    } catch (err) {
+      if (!(err instanceof CityError)) throw err;
+      errors.push({ path: `action_definitions[${i}].condition`, message: `${err.details.reason} (at position ${err.details.position})` });
+    }
+  });
 }
 
 /**

@@ -150,3 +150,20 @@ test('latency_sla parsing', () => {
   assert.equal(parseLatencySla('< 1 minute'), 60_000);
   assert.equal(parseLatencySla('soon'), null);
 });
+
+test('an action condition that does not compile is refused at registration with its position', () => {
+  const body = JSON.parse(JSON.stringify(load('traffic-violation-detector-v2')));
+  body.action_definitions[0].condition = "severity >= 'extreme' AND confidence_score > 0.85";
+  body.action_definitions.push({ trigger: 'late', condition: 'confidence_score >', actions: [{ type: 'log_event' }] });
+  assert.throws(
+    () => parseRegistration(body),
+    (err: any) => {
+      const byPath = Object.fromEntries(err.details.errors.map((e: any) => [e.path, e.message]));
+      assert.match(byPath['action_definitions[0].condition'], /'extreme' is not a value of severity; allowed values are 'low', 'medium', 'high', 'critical' \(at position 12\)/);
+      assert.match(byPath['action_definitions[1].condition'], /at position 18/);
+      return true;
+    },
+  );
+  // The seed's own condition compiles against its own severity scale.
+  assert.doesNotThrow(() => parseRegistration(load('traffic-violation-detector-v2')));
+});

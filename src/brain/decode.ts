@@ -1,3 +1,4 @@
+import { gunzipSync, inflateSync } from 'node:zlib';
 import { cityError } from '../errors.js';
 import { decodeProtobufEvents } from '../events/protobuf-codec.js';
 import type { DecodedItem } from './ingest.js';
@@ -131,4 +132,25 @@ function asItem(value: unknown, raw: string | null): DecodedItem {
     return raw === null ? { ok: true, event: value as Record<string, unknown> } : { ok: true, event: value as Record<string, unknown>, raw };
   }
   return { ok: false, code: 'PAYLOAD_MALFORMED', reason: 'an event must be a JSON object', raw: JSON.stringify(value) ?? null };
+}
+
+/**
+ * Undoes a `Content-Encoding` of gzip or deflate (vendors compress large batches). The limit
+ * applies to the decompressed size, so a small compressed bomb is refused like a large body.
+ * Throws PAYLOAD_TOO_LARGE, PAYLOAD_MALFORMED (corrupt data) or MEDIA_TYPE_UNSUPPORTED.
+ */
+export function decodeContentEncoding(bytes: Buffer, encoding: string | undefined, limitBytes: number): Buffer {
+  const name = (encoding ?? 'identity').trim().toLowerCase();
+  if (name === 'identity' || name === '') return bytes;
+  if (name !== 'gzip' && name !== 'x-gzip' && name !== 'deflate') {
+    throw cityError('MEDIA_TYPE_UNSUPPORTED', { contentType: `content-encoding ${name}` });
+  }
+  try {
+    const options = { maxOutputLength: limitBytes };
+    return name === 'deflate' ? inflateSync(bytes, options) : gunzipSync(bytes, options);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_BUFFER_TOO_LARGE') throw cityError('PAYLOAD_TOO_LARGE', { size: `more than ${limitBytes} (decompressed)`, limit: limitBytes });
+    throw cityError('PAYLOAD_MALFORMED', { format: name, reason: e.message });
+  }
 }

@@ -4,7 +4,7 @@ import { CityError, cityError } from '../errors.js';
 import { keyFromHeaders } from '../auth/api-keys.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import type { PluginRegistry } from '../plugins/registry.js';
-import { decodePayload, formatFromContentType } from './decode.js';
+import { decodeContentEncoding, decodePayload, formatFromContentType } from './decode.js';
 import type { InputSource } from './dead-letters.js';
 import type { IngestPipeline, ItemResult } from './ingest.js';
 import { registerRawBodyParser } from './raw-body.js';
@@ -29,7 +29,8 @@ const ItemResultSchema = Type.Object({
 
 /**
  * `POST /webhook/{plugin_id}` (seed 001 §12.1): one event, a batch (JSON array or NDJSON), or
- * protobuf `city.v1.Event` / `EventBatch`, authenticated by the plugin's key. 202 only after the
+ * protobuf `city.v1.Event` / `EventBatch`, optionally gzip/deflate-encoded, authenticated by
+ * the plugin's key. 202 only after the
  * accepted events are committed; a batch answers per item (207 when some were refused).
  * Every refusal is kept in the dead-letter table before it is answered.
  */
@@ -83,7 +84,8 @@ async function handleWebhook(
     if (raw.overLimit) throw cityError('PAYLOAD_TOO_LARGE', { size: raw.size, limit: opts.maxBodyBytes });
     const format = formatFromContentType(contentType ?? undefined);
     if (format === null) throw cityError('MEDIA_TYPE_UNSUPPORTED', { contentType });
-    const decoded = decodePayload(raw.bytes, format, opts.maxBatchItems);
+    const body = decodeContentEncoding(raw.bytes, request.headers['content-encoding'], opts.maxBodyBytes);
+    const decoded = decodePayload(body, format, opts.maxBatchItems);
     batch = decoded.batch;
     results = await opts.pipeline.ingest(plugin, decoded.items, { source, receivedAtMs });
   } catch (err) {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import { encodeProtobufEvents } from '../../src/events/protobuf-codec.js';
 import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { CHENNAI_ZONES, speedingEvent, seedRegistration, TEYNAMPET } from '../helpers/fixtures.js';
@@ -154,6 +155,21 @@ describe('ingestion over HTTP', () => {
     assert.match(res.body.results[3].error.message, /event_id: must be 1 to 200 characters without control characters/);
     const ok = await call(node, 'GET', '/api/v1/events/nul-ok-2', { headers: node.admin });
     assert.equal(ok.body.payload.location.address, 'Teynampet 😀');
+  });
+
+  test('gzip-encoded batches are accepted; a bomb is refused by its decompressed size; corrupt gzip is 400', async () => {
+    const body = gzipSync(JSON.stringify([speedingEvent({ event_id: 'gz-1' }), speedingEvent({ event_id: 'gz-2' })]));
+    const ok = await post(body, 'application/json', { 'x-api-key': key, 'content-encoding': 'gzip' });
+    assert.equal(ok.status, 202, JSON.stringify(ok.body));
+    assert.equal(ok.body.accepted, 2);
+    const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x20)); // 10 MiB of spaces, ~10 KiB compressed
+    const refused = await post(bomb, 'application/json', { 'x-api-key': key, 'content-encoding': 'gzip' });
+    assert.equal(refused.status, 413);
+    const corrupt = await post(Buffer.from('not gzip'), 'application/json', { 'x-api-key': key, 'content-encoding': 'gzip' });
+    assert.equal(corrupt.status, 400);
+    assert.equal(corrupt.body.error.code, 'CITY_ERR_PAYLOAD_MALFORMED');
+    const brotli = await post(body, 'application/json', { 'x-api-key': key, 'content-encoding': 'br' });
+    assert.equal(brotli.status, 415);
   });
 
   test('NDJSON answers per line, a broken line included', async () => {

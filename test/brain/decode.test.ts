@@ -5,20 +5,11 @@ import { decodePayload, formatFromContentType, sniffFormat, type PayloadFormat }
 import type { DecodedItem } from '../../src/brain/ingest.js';
 import { CityError } from '../../src/errors.js';
 import { encodeProtobufEvents } from '../../src/events/protobuf-codec.js';
+import { envelopeSpeedingEvent } from '../helpers/fixtures.js';
 
 // The seed's speeding violation (seed 001 §2.2) in the JSON shape a client posts; it survives a
 // protobuf round trip unchanged (canonical timestamp, known severity, float-exact confidence).
-const speeding = {
-  event_id: '3f1c2a4e-8b7d-4c6a-9e2f-1a2b3c4d5e6f',
-  model_id: 'traffic-violation-detector-v2',
-  timestamp: '2025-01-15T08:30:00.000Z',
-  event_type: 'violation_event',
-  location: { latitude: 13.0827, longitude: 80.2707, address: 'Anna Salai, Chennai' },
-  violation_type: 'speeding',
-  vehicle_data: { license_plate: 'TN01AB1234', vehicle_type: 'car', speed_kmh: 85 },
-  severity: 'medium',
-  confidence_score: 0.92,
-};
+const speeding = envelopeSpeedingEvent();
 
 const buf = (text: string): Buffer => Buffer.from(text, 'utf8');
 

@@ -2,18 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readEnvelope, type Envelope } from '../../src/events/envelope.js';
 import { uuidv7 } from '../../src/events/ids.js';
+import { envelopeSpeedingEvent } from '../helpers/fixtures.js';
 
 // The seed's speeding violation (seed 001 §2.2 output_schema).
-const speeding = {
-  event_id: '3f1c2a4e-8b7d-4c6a-9e2f-1a2b3c4d5e6f',
-  model_id: 'traffic-violation-detector-v2',
-  timestamp: '2025-01-15T08:30:00.000Z',
-  event_type: 'violation_event',
-  location: { latitude: 13.0827, longitude: 80.2707, address: 'Anna Salai, Chennai' },
-  violation_type: 'speeding',
-  severity: 'medium',
-  confidence_score: 0.92,
-};
+const speeding = envelopeSpeedingEvent();
 
 const EMPTY: Envelope = {
   eventId: null,

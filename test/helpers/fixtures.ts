@@ -29,3 +29,26 @@ export function speedingEvent(overrides: Record<string, unknown> = {}): Record<s
     ...overrides,
   };
 }
+
+/**
+ * The seed's speeding violation with every envelope field set (seed 001 §2.2, §10.1), in the JSON
+ * shape a client posts; it survives a protobuf round trip unchanged. For codec and decoding tests.
+ */
+export function envelopeSpeedingEvent(): Record<string, any> {
+  return {
+    event_id: '3f1c2a4e-8b7d-4c6a-9e2f-1a2b3c4d5e6f',
+    model_id: 'traffic-violation-detector-v2',
+    timestamp: '2025-01-15T08:30:00.000Z',
+    event_type: 'violation_event',
+    location: { latitude: 13.0827, longitude: 80.2707, address: 'Anna Salai, Chennai' },
+    violation_type: 'speeding',
+    vehicle_data: { license_plate: 'TN01AB1234', vehicle_type: 'car', speed_kmh: 85 },
+    evidence: {
+      image_urls: ['https://evidence.example.org/cam-17/2025-01-15T08-30-00.jpg'],
+      video_url: 'https://evidence.example.org/cam-17/2025-01-15T08-30-00.mp4',
+    },
+    severity: 'medium',
+    confidence_score: 0.92,
+    metadata: { camera_id: 'cam-17', speed_limit_kmh: '60' },
+  };
+}

@@ -38,6 +38,9 @@ export class PgliteWorkerClient {
   #nextId = 1;
   readonly ready: Promise<void>;
   #closed = false;
+  #closing = false;
+  /** Why the worker can no longer answer, once it cannot. */
+  #broken: string | null = null;
 
   constructor(dataDir: string | null) {
     this.#worker = new Worker(new URL('./pglite-worker.js', import.meta.url), { workerData: { dataDir } });
@@ -51,10 +54,18 @@ export class PgliteWorkerClient {
         this.#worker.on('message', (m: Reply) => this.#settle(m));
       });
     });
-    this.#worker.on('error', (err) => {
-      for (const p of this.#pending.values()) p.resolve({ id: 0, ok: false, error: { message: err.message } });
-      this.#pending.clear();
+    this.#worker.on('error', (err) => this.#fail(`the PGlite worker failed: ${err.message}`));
+    // A worker that exits on its own (out of memory, a WASM abort) must not leave callers
+    // waiting forever: every pending and later request fails, and /readyz reports it.
+    this.#worker.on('exit', (code) => {
+      if (!this.#closing) this.#fail(`the PGlite worker exited with code ${code}; restart the node`);
     });
+  }
+
+  #fail(message: string): void {
+    this.#broken = message;
+    for (const p of this.#pending.values()) p.resolve({ id: 0, ok: false, error: { message } });
+    this.#pending.clear();
   }
 
   #settle(msg: Reply): void {
@@ -66,6 +77,7 @@ export class PgliteWorkerClient {
 
   async #request(msg: Record<string, unknown>, sql: string): Promise<{ rows: unknown[]; affected: number }> {
     if (this.#closed) throw new Error('the PGlite store is closed');
+    if (this.#broken !== null) throw new Error(this.#broken);
     const id = this.#nextId++;
     const reply = await new Promise<Reply>((resolve) => {
       this.#pending.set(id, { resolve, sql });
@@ -85,8 +97,14 @@ export class PgliteWorkerClient {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#request({ op: 'close' }, 'close');
+    this.#closing = true;
+    if (this.#broken === null) await this.#request({ op: 'close' }, 'close');
     this.#closed = true;
+    await this.#worker.terminate();
+  }
+
+  /** Ends the worker at once without closing the database, as a crash would (recovery tests). */
+  async kill(): Promise<void> {
     await this.#worker.terminate();
   }
 }

@@ -295,3 +295,10 @@ describe('loadConfig file problems', () => {
     assert.match(err.message, /EISDIR/);
   });
 });
+
+it('the example config file in examples/ loads as it is shipped', async () => {
+  const config = await loadConfig({ file: new URL('../../examples/city.yaml', import.meta.url).pathname });
+  assert.equal(config.nodeId, 'chennai-w119-brain');
+  assert.equal(config.ingest.groupCommitMaxRows, 20000);
+  assert.equal(config.mqtt.wsPath, '/mqtt');
+});

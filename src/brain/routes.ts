@@ -4,7 +4,7 @@ import { CityError, cityError } from '../errors.js';
 import { keyFromHeaders } from '../auth/api-keys.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import type { PluginRegistry } from '../plugins/registry.js';
-import { decodeContentEncoding, decodePayload, formatFromContentType } from './decode.js';
+import { decodeContentEncoding, formatFromContentType } from './decode.js';
 import type { InputSource } from './dead-letters.js';
 import type { IngestPipeline, ItemResult } from './ingest.js';
 import { registerRawBodyParser } from './raw-body.js';
@@ -85,9 +85,7 @@ async function handleWebhook(
     const format = formatFromContentType(contentType ?? undefined);
     if (format === null) throw cityError('MEDIA_TYPE_UNSUPPORTED', { contentType });
     const body = decodeContentEncoding(raw.bytes, request.headers['content-encoding'], opts.maxBodyBytes);
-    const decoded = decodePayload(body, format, opts.maxBatchItems);
-    batch = decoded.batch;
-    results = await opts.pipeline.ingest(plugin, decoded.items, { source, receivedAtMs });
+    ({ results, batch } = await opts.pipeline.ingest(plugin, body, format, opts.maxBatchItems, { source, receivedAtMs }));
   } catch (err) {
     if (err instanceof CityError && isRefusalOfInput(err)) {
       await opts.pipeline.reject(source, opts.registry.has(pluginId) ? pluginId : null, err, raw.bytes.length > 0 ? raw.bytes : null, raw.size);

@@ -5,7 +5,7 @@ import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Su
 import type { Logger } from 'pino';
 import { CityError, cityError } from '../errors.js';
 import { verifyApiKey } from '../auth/api-keys.js';
-import { decodePayload, sniffFormat } from '../brain/decode.js';
+import { sniffFormat } from '../brain/decode.js';
 import type { IngestPipeline } from '../brain/ingest.js';
 import type { InputSource } from '../brain/dead-letters.js';
 import type { NodeMetrics } from '../ops/metrics.js';
@@ -131,8 +131,8 @@ export class MqttBroker {
       if (payload.length > this.options.maxPayloadBytes) {
         throw cityError('PAYLOAD_TOO_LARGE', { size: payload.length, limit: this.options.maxPayloadBytes });
       }
-      const { items } = decodePayload(payload, sniffFormat(payload, batchSuffix !== undefined), this.options.maxBatchItems);
-      const results = await this.deps.pipeline.ingest(plugin, items, { source, zoneHint: zone, receivedAtMs: Date.now() });
+      const format = sniffFormat(payload, batchSuffix !== undefined);
+      const { results } = await this.deps.pipeline.ingest(plugin, payload, format, this.options.maxBatchItems, { source, zoneHint: zone, receivedAtMs: Date.now() });
       const refused = results.filter((r) => r.status === 'rejected');
       if (refused.length > 0) this.#notice(zone, pluginId, { rejected: refused.length, results: refused });
     } catch (err) {

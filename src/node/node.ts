@@ -10,6 +10,7 @@ import type { PolicyDeps } from '../auth/policy.js';
 import { requirePermission } from '../auth/policy.js';
 import { DeadLetterStore } from '../brain/dead-letters.js';
 import { EVENT_COLUMNS, IngestPipeline } from '../brain/ingest.js';
+import { InlinePreparer } from '../brain/inline-preparer.js';
 import { queryRoutes } from '../brain/query-routes.js';
 import { webhookRoutes } from '../brain/routes.js';
 import { loadZoneFile } from '../geo/zone-file.js';
@@ -95,7 +96,8 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     metrics,
   );
   const deadLetters = new DeadLetterStore(db, config.tenantId, config.ingest.deadLetterMaxBytes);
-  const pipeline = new IngestPipeline(config.tenantId, zones, committer, deadLetters, metrics);
+  const preparer = new InlinePreparer(config.tenantId, zones);
+  const pipeline = new IngestPipeline(preparer, committer, deadLetters, metrics);
   let accepting = true;
 
   const policy: PolicyDeps = {

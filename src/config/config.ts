@@ -50,6 +50,11 @@ export const ConfigSchema = Type.Object(
       maxPendingRows: Type.Integer({ minimum: 1 }),
       /** Rejected payloads bigger than this are kept truncated in the dead-letter table. */
       deadLetterMaxBytes: Type.Integer({ minimum: 0 }),
+      /**
+       * Threads that decode, validate and enrich events so the main thread only moves bytes;
+       * 0 does that work on the main thread; -1 picks one per core beyond the first (at most 4).
+       */
+      workers: Type.Integer({ minimum: -1, maximum: 64 }),
     }, STRICT),
     shutdownTimeoutMs: Type.Integer({ minimum: 0 }),
   },
@@ -75,6 +80,7 @@ export const DEFAULT_CONFIG: Config = {
     groupCommitDelayMs: 2,
     maxPendingRows: 400_000,
     deadLetterMaxBytes: 1024 * 1024,
+    workers: -1,
   },
   shutdownTimeoutMs: 10_000,
 };
@@ -97,6 +103,7 @@ export const ENV_SETTINGS: Record<string, string> = {
   CITY_MQTT_PORT: 'mqtt.port',
   CITY_MQTT_WS_PATH: 'mqtt.wsPath',
   CITY_MAX_BODY_BYTES: 'ingest.maxBodyBytes',
+  CITY_INGEST_WORKERS: 'ingest.workers',
 };
 
 export interface ConfigSources {

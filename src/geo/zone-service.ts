@@ -10,6 +10,7 @@ import { ZoneTree, type Zone, type ZoneLevel } from './zones.js';
 export class ZoneService {
   #tree: ZoneTree;
   #index: ZoneIndex;
+  readonly #listeners: Array<() => void> = [];
 
   private constructor(private readonly db: Kysely<Database>, private readonly tenantId: string, zones: readonly Zone[]) {
     this.#tree = new ZoneTree(zones);
@@ -61,5 +62,11 @@ export class ZoneService {
     });
     this.#tree = tree;
     this.#index = index;
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Called after the zones are replaced (ingest workers keep a replica). */
+  onChange(listener: () => void): void {
+    this.#listeners.push(listener);
   }
 }

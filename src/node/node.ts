@@ -1,6 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import websocket from '@fastify/websocket';
 import { createWebSocketStream } from 'ws';
 import type { Logger } from 'pino';
@@ -9,7 +10,8 @@ import { CityError } from '../errors.js';
 import type { PolicyDeps } from '../auth/policy.js';
 import { requirePermission } from '../auth/policy.js';
 import { DeadLetterStore } from '../brain/dead-letters.js';
-import { EVENT_COLUMNS, IngestPipeline } from '../brain/ingest.js';
+import { EVENT_COLUMNS, IngestPipeline, type BatchPreparer } from '../brain/ingest.js';
+import { WorkerPreparer } from '../brain/worker-preparer.js';
 import { InlinePreparer } from '../brain/inline-preparer.js';
 import { queryRoutes } from '../brain/query-routes.js';
 import { webhookRoutes } from '../brain/routes.js';
@@ -68,7 +70,8 @@ export async function startNode(config: Config, log: Logger): Promise<CityNode> 
 async function assemble(config: Config, log: Logger, store: Store, dataDir: string, closers: Array<() => Promise<void>>): Promise<CityNode> {
   const { db } = store;
   const metrics = new NodeMetrics();
-  const tokenizer = makeTokenizer(await personalDataKey(db));
+  const tokenizerKey = await personalDataKey(db);
+  const tokenizer = makeTokenizer(tokenizerKey);
   const admin = await adminToken(db, dataDir, config.adminToken);
 
   const zones = await ZoneService.load(db, config.tenantId);
@@ -96,7 +99,12 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     metrics,
   );
   const deadLetters = new DeadLetterStore(db, config.tenantId, config.ingest.deadLetterMaxBytes);
-  const preparer = new InlinePreparer(config.tenantId, zones);
+  const workerCount = config.ingest.workers === -1 ? Math.min(4, availableParallelism() - 1) : config.ingest.workers;
+  const preparer: BatchPreparer =
+    workerCount > 0
+      ? new WorkerPreparer(workerCount, { tenantId: config.tenantId, tokenizerKeyHex: tokenizerKey.toString('hex') }, registry, zones)
+      : new InlinePreparer(config.tenantId, zones);
+  closers.push(() => preparer.close());
   const pipeline = new IngestPipeline(preparer, committer, deadLetters, metrics);
   let accepting = true;
 
@@ -167,6 +175,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
       await Promise.race([app.close(), sleep(config.shutdownTimeoutMs)]);
       if (mqtt) await Promise.race([mqtt.close(), sleep(config.shutdownTimeoutMs)]);
       await committer.close();
+      await preparer.close();
       await store.close();
     })();
     return closing;

@@ -1,53 +1,11 @@
 import type { Kysely } from 'kysely';
-import type { ValidateFunction } from 'ajv';
 import { cityError } from '../errors.js';
 import { newApiKey, verifyApiKey } from '../auth/api-keys.js';
 import type { IngestPlugin } from '../brain/ingest.js';
 import type { Database } from '../store/schema.js';
-import { compileEventValidator, describeAjvError, type JsonSchema } from './output-schema.js';
-import { BUILTIN_PERSONAL_FIELD_NAMES, tokenizePaths } from './personal-fields.js';
+import type { JsonSchema } from './output-schema.js';
+import { CompiledVersion, type VersionDescriptor } from './compiled-version.js';
 import { parseRegistration, type PluginRegistration } from './registration.js';
-
-/** A plugin version compiled for the hot path. */
-class CompiledVersion implements IngestPlugin {
-  readonly #validate: ValidateFunction;
-  /** Top-level fields the schema declares (their personal ones are in personalPaths). */
-  readonly #declared: ReadonlySet<string>;
-  constructor(
-    readonly modelId: string,
-    readonly version: string,
-    readonly eventType: string,
-    jsonSchema: JsonSchema,
-    readonly personalPaths: string[][],
-    readonly severityValues: string[] | null,
-    private readonly tokenizer: (value: string) => string,
-    public enabled: boolean,
-  ) {
-    this.#validate = compileEventValidator(jsonSchema);
-    this.#declared = new Set(Object.keys((jsonSchema.properties as Record<string, unknown> | undefined) ?? {}));
-  }
-  validate(event: unknown): boolean {
-    return this.#validate(event) as boolean;
-  }
-  explain(): { reason: string; errors: Array<{ path: string; message: string }> } {
-    const errors = (this.#validate.errors ?? []).slice(0, 20).map((e) => {
-      const message = describeAjvError(e);
-      const cut = message.indexOf(': ');
-      return { path: cut > 0 ? message.slice(0, cut) : '(event)', message };
-    });
-    return { reason: errors.map((e) => e.message).join('; ') || 'does not match the schema', errors };
-  }
-  tokenize(event: Record<string, unknown>): void {
-    if (this.personalPaths.length > 0) tokenizePaths(event, this.personalPaths, this.tokenizer);
-    // Extra top-level fields are allowed by the schema, so a vendor could send an undeclared
-    // `phone` or `license_plate`: tokenize those by the built-in list too.
-    for (const key in event) {
-      if (this.#declared.has(key) || !BUILTIN_PERSONAL_FIELD_NAMES.has(key)) continue;
-      const value = event[key];
-      if (typeof value === 'string' || typeof value === 'number') event[key] = this.tokenizer(String(value));
-    }
-  }
-}
 
 interface PluginEntry {
   modelId: string;
@@ -82,6 +40,7 @@ export interface RegisterOutcome {
  */
 export class PluginRegistry {
   readonly #plugins = new Map<string, PluginEntry>();
+  readonly #listeners: Array<() => void> = [];
 
   private constructor(
     private readonly db: Kysely<Database>,
@@ -177,6 +136,7 @@ export class PluginRegistry {
     if (existing) {
       existing.versions.set(version, compiled);
       existing.currentVersion = version;
+      this.#changed();
       return { status: 'version_added', plugin: this.#summary(existing) };
     }
     const entry: PluginEntry = {
@@ -189,12 +149,25 @@ export class PluginRegistry {
       versions: new Map([[version, compiled]]),
     };
     this.#plugins.set(modelId, entry);
+    this.#changed();
     return { status: 'created', plugin: this.#summary(entry), api_key: key!.key };
   }
 
   #compile(reg: PluginRegistration): CompiledVersion {
     const o = reg.outputSchema;
     return new CompiledVersion(reg.manifest.model_id, reg.manifest.version, o.eventType, o.jsonSchema, o.personalPaths, o.severityValues, this.tokenizer, true);
+  }
+
+  /** Everything an ingest worker needs to rebuild the compiled versions (no keys, no documents). */
+  descriptors(): VersionDescriptor[] {
+    const out: VersionDescriptor[] = [];
+    for (const entry of this.#plugins.values()) for (const v of entry.versions.values()) out.push(v.descriptor);
+    return out;
+  }
+
+  /** Called after every change to the set of versions (ingest workers keep a replica). */
+  onVersionsChanged(listener: () => void): void {
+    this.#listeners.push(listener);
   }
 
   list(): PluginSummary[] {
@@ -296,6 +269,10 @@ export class PluginRegistry {
     const fallback = [...entry.versions.values()].reverse().find((v) => v.enabled);
     if (!fallback) throw cityError('PLUGIN_DISABLED', { pluginId: modelId });
     return fallback;
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
   }
 
   #entry(modelId: string): PluginEntry {

@@ -24,8 +24,13 @@ for (const workers of [0, 2]) {
   test(`with ${workers} ingest workers: plugins, versions and zones changed at run time apply to the next event`, async (t) => {
     const node = await startTestNode(t, { ingest: { workers } as any });
     const key = (await call(node, 'POST', '/api/v1/plugin/register', { headers: node.admin, body: seedRegistration() })).body.api_key;
-    const post = (event: Record<string, unknown>, version?: string) =>
-      call(node, 'POST', `/webhook/${PLUGIN}${version ? `?version=${version}` : ''}`, { headers: { 'x-api-key': key }, body: event });
+    // Batches of 40 (about 25 KB): large enough to be prepared by a worker when there are any.
+    const post = async (event: Record<string, unknown>, version?: string) => {
+      const batch = Array.from({ length: 40 }, (_, k) => ({ ...event, event_id: `${event.event_id}-${k}` }));
+      assert.ok(JSON.stringify(batch).length > 16 * 1024);
+      const res = await call(node, 'POST', `/webhook/${PLUGIN}${version ? `?version=${version}` : ''}`, { headers: { 'x-api-key': key }, body: batch });
+      return { status: res.status, body: res.body.results?.[0] ?? res.body };
+    };
 
     const first = await post(speedingEvent({ event_id: `w${workers}-a` }));
     assert.equal(first.status, 202, JSON.stringify(first.body));
@@ -39,6 +44,7 @@ for (const workers of [0, 2]) {
     const missing = await post(speedingEvent({ event_id: `w${workers}-b` }));
     assert.equal(missing.status, 422);
     assert.match(missing.body.error.message, /camera_id: required/);
+    assert.equal(missing.body.status, 'rejected');
     const old = await post(speedingEvent({ event_id: `w${workers}-c` }), '2.3.1');
     assert.equal(old.status, 202, 'an older version can still be named');
 

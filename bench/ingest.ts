@@ -2,18 +2,18 @@
  * `npm run bench:ingest` — acknowledged-and-durable ingest throughput and latency of one Local
  * Brain, per transport, on PGlite and on PostgreSQL (seed 001 §14.1: 100,000 events/s per Local
  * Brain, P95 < 100 ms). The node runs as its own process (`city start`), the load comes from
- * this process with prebuilt bodies, and after each run the stored rows are counted so the
- * figure is of events that are really in the store.
+ * this process with prebuilt bodies, and after each run the node is stopped and the rows in its
+ * store are counted, so the figure is of events that are really there.
  *
  *   npm run bench:ingest                      both stores, all transports, 10 s each
  *   npm run bench:ingest -- --seconds 5 --store pglite --only http-json
  */
 import http from 'node:http';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import mqtt from 'mqtt';
-import pg from 'pg';
+import { openStore } from '../src/store/store.js';
+import { createTestDatabase } from '../test/helpers/store.js';
 import { encodeProtobufEvents } from '../src/events/protobuf-codec.js';
 import { PROJECT_ROOT } from '../src/node/paths.js';
 import { spawnCity, type NodeProcess } from '../test/helpers/process.js';
@@ -72,8 +72,8 @@ for (const store of stores) {
   const databaseUrl = store === 'postgres' ? (cluster?.url ?? process.env.DATABASE_URL) : undefined;
   try {
     for (const scenario of scenarios) {
-      const dataDir = await mkdtemp(join(tmpdir(), 'city-bench-'));
-      const dbUrl = databaseUrl ? await freshDatabase(databaseUrl) : undefined;
+      const db = await createTestDatabase(databaseUrl);
+      const { dataDir, databaseUrl: dbUrl } = db;
       const node = await spawnCity(['--data', dataDir, '--port', '0', '--mqtt-port', '0', '--zones', zonesFile, '--plugins', join(PROJECT_ROOT, 'examples/plugins')], {
         DATABASE_URL: dbUrl,
         CITY_LOG_LEVEL: 'error',
@@ -86,15 +86,18 @@ for (const store of stores) {
       try {
         const key = node.pluginKeys[PLUGIN]!;
         progress(`${store} · ${scenario.transport}: warming up`);
-        await scenario.run(node, key, 2, new LatencyRecorder());
-        const before = await storedCount(node);
+        const warmupAcked = await scenario.run(node, key, 2, new LatencyRecorder());
         const rec = new LatencyRecorder();
         progress(`${store} · ${scenario.transport}: measuring ${args.seconds} s`);
         const started = performance.now();
         const acked = await scenario.run(node, key, args.seconds, rec);
         const elapsed = (performance.now() - started) / 1000;
-        const stored = (await storedCount(node)) - before;
-        if (stored < acked) throw new Error(`${scenario.name}: ${acked} acknowledged but only ${stored} stored`);
+        // "Durable" is checked in the store itself, not in the node's counters: stop the node
+        // (PGlite has one owner), open its store here and count the rows.
+        node.child.kill('SIGTERM');
+        await node.exited;
+        const stored = await storedRows(dataDir, dbUrl);
+        if (stored < warmupAcked + acked) throw new Error(`${scenario.name}: ${warmupAcked + acked} acknowledged but only ${stored} stored`);
         const eps = acked / elapsed;
         rows.push([
           store === 'postgres' ? 'PostgreSQL' : 'PGlite',
@@ -108,11 +111,14 @@ for (const store of stores) {
           scenario.target,
           verdict(scenario, eps, rec.percentile(95)),
         ]);
-        progress(`${store} · ${scenario.transport}: ${Math.round(eps).toLocaleString('en')} events/s, p95 ${rec.percentile(95).toFixed(1)} ms`);
+        progress(
+          `${store} · ${scenario.transport}: ${Math.round(eps).toLocaleString('en')} events/s, p95 ${rec.percentile(95).toFixed(1)} ms; ` +
+            `${stored.toLocaleString('en')} rows in the store for ${(warmupAcked + acked).toLocaleString('en')} acknowledged`,
+        );
       } finally {
         node.child.kill('SIGTERM');
         await node.exited;
-        await rm(dataDir, { recursive: true, force: true });
+        await db.dispose();
       }
     }
   } finally {
@@ -206,22 +212,15 @@ function mqttScenario(name: string, transport: string, batch: number, inFlight: 
   };
 }
 
-async function storedCount(node: NodeProcess): Promise<number> {
-  const res = await fetch(`${node.url}/metrics`);
-  const text = await res.text();
-  const m = new RegExp(`city_events_accepted_total\\{plugin="${PLUGIN}"\\} (\\d+)`).exec(text);
-  return m ? Number(m[1]) : 0;
-}
-
-async function freshDatabase(adminUrl: string): Promise<string> {
-  const name = `city_bench_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  await c.query(`create database ${name}`);
-  await c.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
+/** Rows in the events table of a stopped node's store. */
+async function storedRows(dataDir: string, databaseUrl: string | undefined): Promise<number> {
+  const store = await openStore({ dataDir, databaseUrl });
+  try {
+    const row = await sql<{ n: string }>`select count(*)::text as n from events`.execute(store.db);
+    return Number(row.rows[0]!.n);
+  } finally {
+    await store.close();
+  }
 }
 
 function parseArgs(argv: string[]): { seconds: number; store?: string; only?: string; profile?: string } {

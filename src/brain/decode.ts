@@ -35,19 +35,20 @@ export function formatFromContentType(contentType: string | undefined): PayloadF
   }
 }
 
+/** NDJSON: a closing brace, a line break, an opening brace — with no comma between. */
+const NDJSON_BOUNDARY = /\}[ \t\r]*\n\s*\{/;
+
 /**
  * For MQTT, which carries no content type in 3.1.1: JSON when the payload starts with `{` or
  * `[` (NDJSON when several lines), otherwise protobuf — an `Event`, or an `EventBatch` on the
  * `…/batch` topic.
  */
-const NDJSON_BOUNDARY = /\}[ \t\r]*\n\s*\{/;
-
 export function sniffFormat(bytes: Uint8Array, batchTopic: boolean): PayloadFormat {
   const i = firstNonSpace(bytes);
   const first = bytes[i];
   if (first === 0x7b /* { */ || first === 0x5b /* [ */) {
-    // NDJSON has a closing brace, a line break and an opening brace with no comma between:
-    // pretty-printed JSON never does (nested objects follow a colon, array items a comma).
+    // Pretty-printed JSON never matches NDJSON_BOUNDARY: nested objects follow a colon,
+    // array items a comma.
     if (first === 0x7b && bytes.indexOf(0x0a, i) !== -1 && NDJSON_BOUNDARY.test(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1'))) return 'ndjson';
     return 'json';
   }

@@ -63,10 +63,10 @@ export class WorkerPreparer implements BatchPreparer {
     if (r.bytes.byteLength < WorkerPreparer.MIN_WORKER_BYTES) return this.#inline.prepare(r);
     const id = this.#nextId++;
     const worker = this.#workers[this.#next++ % this.#workers.length]!;
-    // The bytes are copied, not transferred: the caller keeps them to dead-letter the whole
-    // body if the worker refuses it (a transfer would leave it an empty buffer). A memcpy of a
-    // 1,000-event body costs well under 0.1 µs per event.
-    const bytes = new Uint8Array(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
+    // Cloned by postMessage, not transferred: the caller keeps the bytes to dead-letter the
+    // whole body if the worker refuses it (a transfer would leave it an empty buffer). The copy
+    // of a 1,000-event body costs well under 0.1 µs per event.
+    const bytes = r.bytes;
     const message: WorkerMessage = {
       op: 'prepare',
       id,

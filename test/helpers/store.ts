@@ -24,12 +24,12 @@ export async function testDatabase(t: Pick<TestContext, 'after'> | { after(fn: (
 
 /**
  * The same, with the cleanup handed back: for callers that must close what uses the database
- * first (node:test runs `after` hooks in the order they were added, not in reverse).
+ * first (node:test runs `after` hooks in the order they were added, not in reverse). The
+ * benchmark passes its own server's URL as `adminUrl`.
  */
-export async function createTestDatabase(): Promise<TestDatabase & { dispose(): Promise<void> }> {
+export async function createTestDatabase(adminUrl = process.env.DATABASE_URL): Promise<TestDatabase & { dispose(): Promise<void> }> {
   const dataDir = await mkdtemp(join(tmpdir(), 'city-test-'));
   const removeDir = () => rm(dataDir, { recursive: true, force: true });
-  const adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) return { dataDir, databaseUrl: undefined, backend: 'pglite', dispose: removeDir };
   const name = `city_test_${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });

@@ -33,6 +33,11 @@ export const ERRORS = {
   SHUTTING_DOWN: { status: 503, message: 'the node is shutting down; retry against another node or later' },
   STORE_FAILED: { status: 500, message: 'the store could not commit: {reason}' },
   RULE_CONDITION_INVALID: { status: 422, message: 'condition is invalid at position {position}: {reason}' },
+  RULE_INVALID: { status: 422, message: 'rule {rule} is invalid: {reason}' },
+  RULE_NOT_FOUND: { status: 404, message: 'rule {rule} does not exist' },
+  DECISION_NOT_FOUND: { status: 404, message: 'decision {decisionId} does not exist on this node' },
+  ACTION_TARGET_INVALID: { status: 422, message: 'action target {target} is invalid: {reason}' },
+  ACTION_TARGET_NOT_FOUND: { status: 404, message: 'action target {target} does not exist' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorKey = keyof typeof ERRORS;

@@ -88,6 +88,169 @@ export interface DeadLettersTable {
   truncated: boolean;
 }
 
+export interface RulesTable {
+  tenant_id: string;
+  name: string;
+  kind: string;
+  source_text: string;
+  source_file: string | null;
+  spec: Json<Record<string, unknown>>;
+  enabled: ColumnType<boolean, boolean | undefined, boolean>;
+  version: ColumnType<number, number | undefined, number>;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+}
+
+export interface DecisionsTable {
+  decision_id: string;
+  tenant_id: string;
+  dedup_key: string;
+  event_id: string;
+  decision_time: Timestamp;
+  event_received_at: Timestamp | null;
+  deciding_layer: string;
+  deciding_node: string;
+  rule_kind: string;
+  rule_id: string;
+  trigger: string | null;
+  severity: string | null;
+  priority: number;
+  zone_id: string | null;
+  lat: number | null;
+  lng: number | null;
+  event_ids: Json<string[]>;
+  rationale: Json<Record<string, unknown>>;
+  approval_status: string;
+  approver_id: string | null;
+  status: ColumnType<string, string | undefined, string>;
+}
+
+export interface ActionsTable {
+  action_id: string;
+  tenant_id: string;
+  decision_id: string;
+  position: number;
+  type: string;
+  target_system: string | null;
+  parameters: Json<Record<string, unknown>>;
+  status: string;
+  priority: number;
+  attempts: number;
+  max_attempts: number;
+  next_attempt_at: Timestamp | null;
+  executed_at: Timestamp | null;
+  completed_at: Timestamp | null;
+  result: string | null;
+  last_error: string | null;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+}
+
+export interface ActionAttemptsTable {
+  action_id: string;
+  attempt: number;
+  started_at: Timestamp;
+  finished_at: Timestamp;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ApprovalRequestsTable {
+  request_id: string;
+  tenant_id: string;
+  decision_id: string;
+  action_id: string;
+  target_authority: string;
+  priority: string | null;
+  zone_id: string | null;
+  status: ColumnType<string, string | undefined, string>;
+  summary: Json<Record<string, unknown>>;
+  deadline_at: Timestamp | null;
+  fail_safe_action: string | null;
+  created_at: DefaultTimestamp;
+  resolved_at: Timestamp | null;
+  resolved_by: string | null;
+  resolution: string | null;
+  notes: string | null;
+}
+
+export interface EventLogsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  log_name: string;
+  decision_id: string;
+  event_id: string;
+  logged_at: DefaultTimestamp;
+  entry: Json<Record<string, unknown>>;
+}
+
+export interface OutboxTable {
+  id: Generated<string>;
+  tenant_id: string;
+  message_id: string;
+  destination: string;
+  kind: string;
+  payload: Json<Record<string, unknown>>;
+  created_at: DefaultTimestamp;
+  delivered_at: Timestamp | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+}
+
+export interface TimersTable {
+  timer_id: string;
+  tenant_id: string;
+  kind: string;
+  fire_at: Timestamp;
+  payload: Json<Record<string, unknown>>;
+  created_at: DefaultTimestamp;
+  fired_at: Timestamp | null;
+  cancelled_at: Timestamp | null;
+  outcome: string | null;
+}
+
+export interface AggregationReportsTable {
+  report_id: string;
+  tenant_id: string;
+  node_id: string;
+  window_start: Timestamp;
+  window_end: Timestamp;
+  report: Json<Record<string, unknown>>;
+  created_at: DefaultTimestamp;
+}
+
+export interface ResourcesTable {
+  tenant_id: string;
+  resource_id: string;
+  resource_type: string;
+  status: string;
+  zone_id: string | null;
+  lat: number | null;
+  lng: number | null;
+  event_id: string | null;
+  updated_at: Timestamp;
+}
+
+export interface ActionTargetsTable {
+  tenant_id: string;
+  name: string;
+  kind: string;
+  url: string | null;
+  topic: string | null;
+  headers: Json<Record<string, string>>;
+  timeout_ms: number;
+  max_attempts: number;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+}
+
+export interface BrainStateTable {
+  tenant_id: string;
+  name: string;
+  value: Json<unknown>;
+  updated_at: DefaultTimestamp;
+}
+
 export interface Database {
   node_secrets: NodeSecretsTable;
   tenants: TenantsTable;
@@ -96,4 +259,16 @@ export interface Database {
   plugin_versions: PluginVersionsTable;
   events: EventsTable;
   dead_letters: DeadLettersTable;
+  rules: RulesTable;
+  decisions: DecisionsTable;
+  actions: ActionsTable;
+  action_attempts: ActionAttemptsTable;
+  approval_requests: ApprovalRequestsTable;
+  event_logs: EventLogsTable;
+  outbox: OutboxTable;
+  timers: TimersTable;
+  aggregation_reports: AggregationReportsTable;
+  resources: ResourcesTable;
+  action_targets: ActionTargetsTable;
+  brain_state: BrainStateTable;
 }

@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-foundation.js';
+import * as m0002 from './0002-decisions.js';
 
 /**
  * Versioned migrations, applied in name order at start by kysely's Migrator on both
@@ -7,6 +8,7 @@ import * as m0001 from './0001-foundation.js';
  */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
+  '0002-decisions': m0002,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -52,3 +52,16 @@ export function requirePermission(
     throw cityError('AUTH_KEY_INVALID', { pluginId: pluginId ?? '(admin)' });
   };
 }
+
+/**
+ * The live stream's check (src/brain/live-stream.ts): the admin token as a Bearer header, or —
+ * because browsers cannot set headers on a WebSocket — as the `token` query parameter.
+ * Throws AUTH_REQUIRED / AUTH_KEY_INVALID like the HTTP preHandler.
+ */
+export function authorizeStream(deps: PolicyDeps, request: FastifyRequest): void {
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  const key = keyFromHeaders(request.headers) ?? (typeof query.token === 'string' && query.token.length > 0 ? query.token : null);
+  if (key === null) throw cityError('AUTH_REQUIRED');
+  if (!verifyApiKey(key, deps.adminTokenHash)) throw cityError('AUTH_KEY_INVALID', { pluginId: '(admin)' });
+  request.principal = { kind: 'admin' };
+}

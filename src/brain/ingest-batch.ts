@@ -2,6 +2,7 @@ import { cityError, type CityError } from '../errors.js';
 import { readEnvelope } from '../events/envelope.js';
 import { uuidv7 } from '../events/ids.js';
 import { copyField, copyJson } from '../store/copy-text.js';
+import type { EventSummary, RoleHit, ScreenedEvent, TriggerHit } from '../decisions/types.js';
 import type { DeadLetter } from './dead-letters.js';
 
 /** What ingestion needs to know of a registered, enabled plugin (compiled at registration). */
@@ -14,7 +15,26 @@ export interface IngestPlugin {
   explain(): { reason: string; errors: Array<{ path: string; message: string }> };
   /** Replaces personal fields in place with keyed hashes (seed 001 §13.2 tokenization). */
   tokenize(event: Record<string, unknown>): void;
+  /** The plugin's action definitions whose trigger and condition hold for the event, or null. */
+  screenTriggers?(event: Record<string, unknown>): TriggerHit[] | null;
 }
+
+/**
+ * What the brain wants to hear of each accepted event, decided per event while it is still an
+ * object (DESIGN.md "Hot paths": rule predicates run where the event is decoded, and only the
+ * events some rule cares about travel on as summaries).
+ */
+export interface EventScreen {
+  /** Correlation rule roles the event fits (src/rules/role-screen.ts); empty for most events. */
+  roles(eventType: string, pluginId: string, event: Record<string, unknown>): readonly RoleHit[];
+  /** A summary of every accepted event is wanted (someone watches the live event stream). */
+  readonly summaries: boolean;
+}
+
+export const NO_SCREEN: EventScreen = { roles: () => [], summaries: false };
+
+/** Events of this type update the state store's resource picture (ambulances, fire trucks). */
+export const RESOURCE_STATUS_EVENT = 'resource_status';
 
 export interface ZoneLocator {
   locate(lng: number, lat: number): string | null;
@@ -37,6 +57,10 @@ export interface PreparedBatch {
   text: string;
   accepted: number;
   letters: DeadLetter[];
+  /** Accepted events a rule cares about (or all of them, when summaries are wanted), in order. */
+  screened: ScreenedEvent[];
+  /** Accepted events counted by event type and zone: [eventType, zoneId, count]. */
+  counts: Array<[string, string | null, number]>;
 }
 
 /** A JSON escape of NUL or of a lone surrogate (an odd run of backslashes before `u`). */
@@ -77,6 +101,7 @@ export function prepareBatch(
   zones: ZoneLocator,
   receivedAtMs: number,
   zoneHint: string | null | undefined,
+  screen: EventScreen = NO_SCREEN,
 ): PreparedBatch {
   const results: ItemResult[] = new Array(items.length);
   const letters: DeadLetter[] = [];
@@ -86,6 +111,8 @@ export function prepareBatch(
   const pluginCols = '\t' + copyField(plugin.modelId) + '\t' + copyField(plugin.version) + '\t';
   let text = '';
   let accepted = 0;
+  const screened: ScreenedEvent[] = [];
+  const counts = new Map<string, [string, string | null, number]>();
 
   // A refused item: its answer, and its dead letter (kept before anyone hears the answer).
   const refuse = (i: number, err: CityError, payload: string | Buffer | null, details: Record<string, unknown> = {}): void => {
@@ -125,12 +152,14 @@ export function prepareBatch(
       refuse(i, cityError('EVENT_INVALID', { pluginId: plugin.modelId, reason, index: i }), item.raw ?? json);
       continue;
     }
+    const eventType = env.eventType ?? plugin.eventType;
+    const tsMs = env.timeMs ?? receivedAtMs;
     text +=
       prefix + copyField(eventId) + pluginCols +
-      copyField(env.eventType ?? plugin.eventType) + '\t' +
+      copyField(eventType) + '\t' +
       copyField(env.severity) + '\t' +
       copyField(env.confidence) + '\t' +
-      (env.timeMs === null ? receivedIso : new Date(env.timeMs).toISOString()) + '\t' +
+      (env.timeMs === null ? receivedIso : new Date(tsMs).toISOString()) + '\t' +
       receivedIso + '\t' +
       copyField(zoneId) + '\t' +
       copyField(env.lat) + '\t' +
@@ -138,7 +167,42 @@ export function prepareBatch(
       copyJson(json) + '\n';
     results[i] = { index: i, status: 'accepted', event_id: eventId, zone_id: zoneId };
     accepted++;
+
+    const countKey = zoneId === null ? eventType : eventType + '\u0000' + zoneId;
+    const count = counts.get(countKey);
+    if (count === undefined) counts.set(countKey, [eventType, zoneId, 1]);
+    else count[2]++;
+
+    const triggers = plugin.screenTriggers?.(event) ?? null;
+    const roles = screen.roles(eventType, plugin.modelId, event);
+    const resource = eventType === RESOURCE_STATUS_EVENT ? readResource(event) : undefined;
+    if (triggers !== null || roles.length > 0 || resource !== undefined || screen.summaries) {
+      const summary: ScreenedEvent = {
+        eventId, pluginId: plugin.modelId, pluginVersion: plugin.version, eventType,
+        severity: env.severity, confidence: env.confidence, tsMs, receivedAtMs,
+        zoneId, lat: env.lat, lng: env.lng,
+        triggers: triggers ?? [], roles: roles.length > 0 ? [...roles] : [],
+      };
+      if (resource !== undefined) summary.resource = resource;
+      screened.push(summary);
+    }
   }
 
-  return { results, text, accepted, letters };
+  return { results, text, accepted, letters, screened, counts: [...counts.values()] };
+}
+
+/** A `resource_status` event's resource: { resource_id, resource_type, status } (all strings). */
+export function readResource(event: Record<string, unknown>): ScreenedEvent['resource'] {
+  const { resource_id: id, resource_type: type, status } = event;
+  if (typeof id !== 'string' || typeof type !== 'string' || typeof status !== 'string') return undefined;
+  return { resourceId: id, resourceType: type, status };
+}
+
+/** The envelope part of a screened event (what the live stream and the state store show). */
+export function summaryOf(e: ScreenedEvent): EventSummary {
+  return {
+    eventId: e.eventId, pluginId: e.pluginId, pluginVersion: e.pluginVersion, eventType: e.eventType,
+    severity: e.severity, confidence: e.confidence, tsMs: e.tsMs, receivedAtMs: e.receivedAtMs,
+    zoneId: e.zoneId, lat: e.lat, lng: e.lng,
+  };
 }

@@ -13,11 +13,25 @@ import { CompiledVersion, type VersionDescriptor } from '../plugins/compiled-ver
 import { makeTokenizer } from '../plugins/personal-fields.js';
 import { decodePayload, type PayloadFormat } from './decode.js';
 import { prepareBatch, type ZoneLocator } from './ingest-batch.js';
+import { eventScreen } from './inline-preparer.js';
+import { RoleScreen } from '../rules/role-screen.js';
+import type { CorrelationRuleSpec } from '../rules/correlation-types.js';
 
 export type WorkerMessage =
   | { op: 'plugins'; descriptors: VersionDescriptor[] }
   | { op: 'zones'; zones: Zone[] }
-  | { op: 'prepare'; id: number; pluginKey: string; bytes: Uint8Array; format: PayloadFormat; maxItems: number; receivedAtMs: number; zoneHint: string | null };
+  | { op: 'rules'; specs: CorrelationRuleSpec[] }
+  | {
+      op: 'prepare';
+      id: number;
+      pluginKey: string;
+      bytes: Uint8Array;
+      format: PayloadFormat;
+      maxItems: number;
+      receivedAtMs: number;
+      zoneHint: string | null;
+      summaries: boolean;
+    };
 
 export interface WorkerInit {
   tenantId: string;
@@ -39,6 +53,7 @@ if (parentPort) {
   const tokenizer = makeTokenizer(Buffer.from(init.tokenizerKeyHex, 'hex'));
   let plugins = new Map<string, CompiledVersion>();
   let zones: ZoneLocator = { locate: () => null, has: () => false };
+  let roles: RoleScreen | null = null;
 
   port.on('message', (msg: WorkerMessage) => {
     if (msg.op === 'plugins') {
@@ -52,13 +67,15 @@ if (parentPort) {
       const tree = new ZoneTree(msg.zones);
       const index = new ZoneIndex(tree);
       zones = { locate: (lng, lat) => index.locate(lng, lat), has: (id) => tree.has(id) };
+    } else if (msg.op === 'rules') {
+      roles = msg.specs.length === 0 ? null : new RoleScreen(msg.specs);
     } else {
       try {
         const plugin = plugins.get(msg.pluginKey);
         if (!plugin) throw cityError('INTERNAL', { reason: `ingest worker has no plugin ${msg.pluginKey}` });
         const bytes = Buffer.from(msg.bytes.buffer, msg.bytes.byteOffset, msg.bytes.byteLength);
         const { items, batch } = decodePayload(bytes, msg.format, msg.maxItems);
-        const prepared = prepareBatch(init.tenantId, plugin, items, zones, msg.receivedAtMs, msg.zoneHint);
+        const prepared = prepareBatch(init.tenantId, plugin, items, zones, msg.receivedAtMs, msg.zoneHint, eventScreen(roles, msg.summaries));
         port.postMessage({ id: msg.id, ok: true, batch, ...prepared });
       } catch (err) {
         const e = err instanceof CityError ? err : cityError('INTERNAL', { reason: (err as Error).message });

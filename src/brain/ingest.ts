@@ -4,8 +4,17 @@ import type { NodeMetrics } from '../ops/metrics.js';
 import type { DeadLetterStore, InputSource } from './dead-letters.js';
 import type { PayloadFormat } from './decode.js';
 import type { IngestPlugin, ItemResult, PreparedBatch } from './ingest-batch.js';
+import type { ScreenedEvent } from '../decisions/types.js';
 
 export { EVENT_COLUMNS, type DecodedItem, type IngestPlugin, type ItemResult, type ZoneLocator } from './ingest-batch.js';
+
+/** Where committed events go next: the decision side of the brain (src/decisions/brain.ts). */
+export interface BrainSink {
+  /** Whether summaries of every event are wanted (the live event stream has watchers). */
+  wantsSummaries(): boolean;
+  /** Called once the batch is committed, before the sender hears back. Must not throw or block. */
+  committed(screened: ScreenedEvent[], counts: Array<[string, string | null, number]>): void;
+}
 
 export interface IngestContext {
   source: InputSource;
@@ -22,6 +31,8 @@ export interface PrepareRequest {
   maxItems: number;
   receivedAtMs: number;
   zoneHint: string | null;
+  /** Return a summary of every accepted event, not only of those a rule cares about. */
+  summaries: boolean;
 }
 
 /**
@@ -45,6 +56,7 @@ export class IngestPipeline {
     private readonly committer: GroupCommitter,
     private readonly deadLetters: DeadLetterStore,
     private readonly metrics: NodeMetrics,
+    private readonly sink: BrainSink | null = null,
   ) {}
 
   /**
@@ -58,11 +70,13 @@ export class IngestPipeline {
     maxItems: number,
     ctx: IngestContext,
   ): Promise<{ results: ItemResult[]; batch: boolean }> {
-    const prepared = await this.preparer.prepare({ plugin, bytes, format, maxItems, receivedAtMs: ctx.receivedAtMs, zoneHint: ctx.zoneHint ?? null });
+    const summaries = this.sink?.wantsSummaries() ?? false;
+    const prepared = await this.preparer.prepare({ plugin, bytes, format, maxItems, receivedAtMs: ctx.receivedAtMs, zoneHint: ctx.zoneHint ?? null, summaries });
     const writes: Promise<void>[] = [];
     if (prepared.accepted > 0) writes.push(this.committer.append(prepared.text, prepared.accepted));
     if (prepared.letters.length > 0) writes.push(this.deadLetters.record(ctx.source, prepared.letters));
     await Promise.all(writes);
+    if (prepared.accepted > 0 && this.sink) this.sink.committed(prepared.screened, prepared.counts);
 
     if (prepared.accepted > 0) this.metrics.eventsAccepted.inc({ plugin: plugin.modelId }, prepared.accepted);
     for (const l of prepared.letters) this.metrics.eventsRejected.inc({ plugin: plugin.modelId, code: l.code });

@@ -3,7 +3,7 @@ import { cityError } from '../errors.js';
 import type { ZoneService } from '../geo/zone-service.js';
 import type { PluginRegistry } from '../plugins/registry.js';
 import type { BatchPreparer, PrepareRequest } from './ingest.js';
-import { InlinePreparer } from './inline-preparer.js';
+import { InlinePreparer, type RuleSource } from './inline-preparer.js';
 import type { PreparedBatch } from './ingest-batch.js';
 import { errorFromWire, versionKey, type WorkerInit, type WorkerMessage } from './ingest-worker.js';
 
@@ -33,8 +33,8 @@ export class WorkerPreparer implements BatchPreparer {
   static readonly MIN_WORKER_BYTES = 16 * 1024;
   readonly #inline: InlinePreparer;
 
-  constructor(count: number, init: WorkerInit, registry: PluginRegistry, zones: ZoneService) {
-    this.#inline = new InlinePreparer(init.tenantId, zones);
+  constructor(count: number, init: WorkerInit, registry: PluginRegistry, zones: ZoneService, rules: RuleSource | null = null) {
+    this.#inline = new InlinePreparer(init.tenantId, zones, rules);
     for (let i = 0; i < count; i++) {
       // The boot file loads tsx in the worker (module hooks are not inherited); the young
       // generation matches what bin/city.mjs gives the main thread (3 × 64 MiB semi-spaces).
@@ -51,8 +51,10 @@ export class WorkerPreparer implements BatchPreparer {
     }
     registry.onVersionsChanged(() => this.#broadcast({ op: 'plugins', descriptors: registry.descriptors() }));
     zones.onChange(() => this.#broadcast({ op: 'zones', zones: [...zones.tree.all()] }));
+    rules?.onChange(() => this.#broadcast({ op: 'rules', specs: rules.specs() }));
     this.#broadcast({ op: 'plugins', descriptors: registry.descriptors() });
     this.#broadcast({ op: 'zones', zones: [...zones.tree.all()] });
+    if (rules) this.#broadcast({ op: 'rules', specs: rules.specs() });
   }
 
   prepare(r: PrepareRequest): Promise<PreparedBatch & { batch: boolean }> {
@@ -76,6 +78,7 @@ export class WorkerPreparer implements BatchPreparer {
       maxItems: r.maxItems,
       receivedAtMs: r.receivedAtMs,
       zoneHint: r.zoneHint,
+      summaries: r.summaries,
     };
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });

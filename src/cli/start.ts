@@ -15,6 +15,7 @@ interface StartFlags {
   mqtt: boolean;
   zones?: string;
   plugins?: string;
+  rules?: string;
   demo?: boolean;
   simulate?: string;
   role?: string;
@@ -35,6 +36,7 @@ export function registerStart(program: Command): void {
     .option('--no-mqtt', 'do not start the embedded MQTT broker')
     .option('--zones <file>', 'zone file (GeoJSON FeatureCollection) to load')
     .option('--plugins <dir>', 'folder of plugin registration documents to register')
+    .option('--rules <dir>', 'folder of correlation rule files (YAML), watched for changes')
     .option('--demo', 'load the Chennai demo city and example plugins, and run the event simulator')
     .option('--simulate <eventsPerSecond>', 'simulator rate in demo mode', '20')
     .option('--role <role>', 'local | district | city | state | national')
@@ -61,6 +63,7 @@ async function runStart(flags: StartFlags): Promise<void> {
         'mqtt.enabled': flags.mqtt === false ? false : undefined,
         zonesFile: flags.zones,
         pluginsDir: flags.plugins,
+        rulesDir: flags.rules,
         demo: flags.demo,
         role: flags.role,
         nodeId: flags.nodeId,

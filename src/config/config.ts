@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { cityError } from '../errors.js';
+import { ActionTargetConfigSchema } from '../actions/targets.js';
 
 /**
  * Node configuration: one schema, one defaults object (house style #7), units in names.
@@ -24,6 +25,8 @@ export const ConfigSchema = Type.Object(
     zonesFile: Type.Optional(Type.String({ minLength: 1 })),
     /** Folder of plugin registration documents (*.json) registered at start if missing. */
     pluginsDir: Type.Optional(Type.String({ minLength: 1 })),
+    /** Folder of correlation rule files (*.yaml, *.yml, *.json), loaded at start and watched for changes; the demo rules when `demo` is on. */
+    rulesDir: Type.Optional(Type.String({ minLength: 1 })),
     demo: Type.Boolean(),
     /** Admin token for management routes; generated and stored at first start when absent. */
     adminToken: Type.Optional(Type.String({ minLength: 16 })),
@@ -56,6 +59,22 @@ export const ConfigSchema = Type.Object(
        */
       workers: Type.Integer({ minimum: -1, maximum: 64 }),
     }, STRICT),
+    brain: Type.Object({
+      /** Aggregation report window (seed 001 §3.4: 15 minutes). */
+      reportWindowMs: Type.Integer({ minimum: 1000, maximum: 86_400_000 }),
+      /** Correlation windows: at most this many events per rule role (oldest evicted first). */
+      maxWindowEntries: Type.Integer({ minimum: 100, maximum: 10_000_000 }),
+    }, STRICT),
+    actions: Type.Object({
+      /** Actuator and channel calls in flight at once. */
+      concurrency: Type.Integer({ minimum: 1, maximum: 1000 }),
+      /** Retries back off exponentially (with jitter) from this delay … */
+      retryBaseDelayMs: Type.Integer({ minimum: 1, maximum: 3_600_000 }),
+      /** … up to this one. */
+      retryMaxDelayMs: Type.Integer({ minimum: 1, maximum: 86_400_000 }),
+      /** Named action targets (actuators, notification channels) created or updated at start. */
+      targets: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,100}$' }), ActionTargetConfigSchema),
+    }, STRICT),
     shutdownTimeoutMs: Type.Integer({ minimum: 0 }),
   },
   STRICT,
@@ -82,6 +101,8 @@ export const DEFAULT_CONFIG: Config = {
     deadLetterMaxBytes: 1024 * 1024,
     workers: -1,
   },
+  brain: { reportWindowMs: 15 * 60_000, maxWindowEntries: 100_000 },
+  actions: { concurrency: 16, retryBaseDelayMs: 1000, retryMaxDelayMs: 60_000, targets: {} },
   shutdownTimeoutMs: 10_000,
 };
 
@@ -94,6 +115,7 @@ export const ENV_SETTINGS: Record<string, string> = {
   CITY_TENANT: 'tenantId',
   CITY_ZONES_FILE: 'zonesFile',
   CITY_PLUGINS_DIR: 'pluginsDir',
+  CITY_RULES_DIR: 'rulesDir',
   CITY_ADMIN_TOKEN: 'adminToken',
   CITY_LOG_LEVEL: 'logLevel',
   CITY_HTTP_HOST: 'http.host',

@@ -84,10 +84,63 @@ export function airQualityEvent(spot: Spot, random: Random, now = Date.now()): R
   };
 }
 
+const ROADS = ['Anna Salai', 'Poonamallee High Road', 'Old Mahabalipuram Road', 'Kamarajar Salai', 'Inner Ring Road', 'GST Road', 'Arcot Road', 'Velachery Main Road'];
+const CONGESTION = ['free', 'moderate', 'heavy', 'gridlock'] as const;
+
+/** The flood prediction model of the seed's correlation rule (seed 001 §3.3, source flood_prediction_model). */
+export function floodPrediction(spot: Spot, random: Random, now = Date.now(), waterLevelCm?: number): Record<string, unknown> {
+  const level = waterLevelCm ?? Math.round(random() * 45 * 10) / 10;
+  return {
+    timestamp: new Date(now).toISOString(),
+    location: { latitude: spot.latitude, longitude: spot.longitude },
+    water_level_cm: level,
+    predicted_peak_cm: Math.round(level * (1 + random()) * 10) / 10,
+    horizon_minutes: 30 + Math.floor(random() * 90),
+    severity: level > 50 ? 'critical' : level > 30 ? 'high' : level > 15 ? 'medium' : 'low',
+    confidence_score: Math.round((0.75 + random() * 0.25) * 1000) / 1000,
+  };
+}
+
+/** Road traffic from the seed's `traffic_monitoring` source. */
+export function trafficStatus(spot: Spot, random: Random, now = Date.now(), congestion?: (typeof CONGESTION)[number], road?: string): Record<string, unknown> {
+  const level = congestion ?? CONGESTION[Math.min(3, Math.floor(random() * random() * 4.5))]!;
+  const speed = { free: 45, moderate: 25, heavy: 12, gridlock: 3 }[level] + Math.round(random() * 8);
+  return {
+    timestamp: new Date(now).toISOString(),
+    location: { latitude: spot.latitude, longitude: spot.longitude },
+    road_name: road ?? pick(ROADS, random),
+    congestion_level: level,
+    average_speed_kmh: speed,
+    severity: level === 'gridlock' ? 'high' : level === 'heavy' ? 'medium' : 'low',
+    confidence_score: Math.round((0.8 + random() * 0.2) * 1000) / 1000,
+  };
+}
+
+/** Emergency vehicles reporting their status (the state store's resource picture). */
+export function resourceStatus(spot: Spot, resourceId: string, resourceType: string, status: string, now = Date.now()): Record<string, unknown> {
+  return {
+    timestamp: new Date(now).toISOString(),
+    location: { latitude: spot.latitude, longitude: spot.longitude },
+    resource_id: resourceId,
+    resource_type: resourceType,
+    status,
+  };
+}
+
+/** A point about `metres` north-east of `spot` (for events that must be near each other). */
+export function near(spot: Spot, metres: number, random: Random): Spot {
+  const angle = random() * 2 * Math.PI;
+  const dLat = (Math.cos(angle) * metres) / 111_195;
+  const dLng = (Math.sin(angle) * metres) / (111_195 * Math.cos((spot.latitude * Math.PI) / 180));
+  return { zoneId: spot.zoneId, latitude: round6(spot.latitude + dLat), longitude: round6(spot.longitude + dLng) };
+}
+
 export const DEMO_GENERATORS: Record<string, (spot: Spot, random: Random, now?: number) => Record<string, unknown>> = {
   'traffic-violation-detector-v2': violationEvent,
   'flood-level-monitor-v1': floodEvent,
   'air-quality-monitor-v1': airQualityEvent,
+  flood_prediction_model: floodPrediction,
+  traffic_monitoring: trafficStatus,
 };
 
 /** A small deterministic PRNG (mulberry32) so benchmarks and tests can replay the same events. */

@@ -147,6 +147,17 @@ export class MqttBroker {
     }
   }
 
+  /**
+   * Publishes from the node itself (actuator commands, src/actions). Resolves once the broker
+   * has handed the message to its subscribers' queues; subscribing to command topics is for
+   * the admin now and for device keys when devices get their own identities.
+   */
+  publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#aedes.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err?: Error | null) => (err ? reject(err) : resolve()));
+    });
+  }
+
   #notice(zone: string, pluginId: string, body: unknown): void {
     this.#aedes.publish(
       { cmd: 'publish', topic: `city/${zone}/rejected/${pluginId}`, payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false, dup: false },

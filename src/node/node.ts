@@ -29,9 +29,30 @@ import { GroupCommitter } from '../store/group-commit.js';
 import { openStore, pingStore, type Store } from '../store/store.js';
 import { adminToken, personalDataKey } from './secrets.js';
 import { PROJECT_ROOT, VERSION } from './paths.js';
+import type { FastifyRequest } from 'fastify';
+import { ActionDispatcher } from '../actions/dispatcher.js';
+import { actionTargetRoutes } from '../actions/routes.js';
+import { ActionTargets } from '../actions/targets.js';
+import { authorizeStream } from '../auth/policy.js';
+import { CepEngine } from '../brain/cep/engine.js';
+import { AggregationReporter } from '../brain/aggregation.js';
+import { LiveStreamHub, liveStreamRoutes } from '../brain/live-stream.js';
+import { StateStore } from '../brain/state-store.js';
+import { stateRoutes } from '../brain/state-routes.js';
+import { LocalBrain } from '../decisions/brain.js';
+import { BrainBus } from '../decisions/bus.js';
+import { DecisionWriter } from '../decisions/decision-writer.js';
+import { decisionRoutes, decisionView } from '../decisions/routes.js';
+import { FailSafeTimers } from '../decisions/timers.js';
+import { RuleRegistry } from '../rules/rule-registry.js';
+import { ruleRoutes } from '../rules/routes.js';
+
+/** The seed's deciding_layer names (seed 001 §10.1 "LOCAL, DISTRICT, CITY, etc."). */
+const LAYER_NAMES = { local: 'LOCAL', district: 'DISTRICT', city: 'CITY', state: 'STATE', national: 'NATIONAL' } as const;
 
 export const DEMO_ZONES_FILE = join(PROJECT_ROOT, 'examples/cities/chennai/city.geojson');
 export const DEMO_PLUGINS_DIR = join(PROJECT_ROOT, 'examples/plugins');
+export const DEMO_RULES_DIR = join(PROJECT_ROOT, 'examples/rules');
 
 /** A running node: what its callers (CLI, tests, benchmark) need to reach and stop it. */
 export interface CityNode {
@@ -48,6 +69,14 @@ export interface CityNode {
   readonly zones: ZoneService;
   readonly metrics: NodeMetrics;
   readonly app: CityApp;
+  readonly rules: RuleRegistry;
+  readonly bus: BrainBus;
+  readonly brain: LocalBrain;
+  readonly decisions: DecisionWriter;
+  readonly dispatcher: ActionDispatcher;
+  readonly timers: FailSafeTimers;
+  readonly state: StateStore;
+  readonly reporter: AggregationReporter;
   close(): Promise<void>;
 }
 
@@ -99,13 +128,95 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     metrics,
   );
   const deadLetters = new DeadLetterStore(db, config.tenantId, config.ingest.deadLetterMaxBytes);
+
+  // The decision side (seed 001 §3.2–§3.4): rules, CEP windows, decisions, actions, state.
+  const bus = new BrainBus((err) => log.warn({ err }, 'a live update listener failed'));
+  const rules = await RuleRegistry.load(db, config.tenantId, log);
+  closers.push(async () => rules.close());
+  const rulesDir = config.rulesDir ?? (config.demo ? DEMO_RULES_DIR : undefined);
+  if (rulesDir) await rules.loadFolder(resolve(rulesDir), true);
+  const cep = new CepEngine(rules.specs(), { maxEntriesPerRole: config.brain.maxWindowEntries });
+  const targets = await ActionTargets.load(db, config.tenantId);
+  await targets.seed(config.actions.targets);
+  let mqtt: MqttBroker | null = null;
+  const dispatcher = new ActionDispatcher({
+    db,
+    tenantId: config.tenantId,
+    nodeId: config.nodeId,
+    targets,
+    publishMqtt: config.mqtt.enabled ? (topic, payload, qos) => (mqtt ? mqtt.publish(topic, payload, qos) : Promise.reject(new Error('the MQTT broker is not running yet'))) : null,
+    onUpdate: (action, zoneId) => {
+      if (action.status === 'COMPLETED' || action.status === 'FAILED' || action.status === 'CANCELLED') metrics.actionsFinished.inc({ type: action.type, status: action.status });
+      bus.publish({ kind: 'action', action, zone_id: zoneId });
+    },
+    log,
+    options: { concurrency: config.actions.concurrency, baseDelayMs: config.actions.retryBaseDelayMs, maxDelayMs: config.actions.retryMaxDelayMs },
+  });
+  const state = new StateStore({ db, tenantId: config.tenantId, nodeId: config.nodeId, zones, bus, windowMs: config.brain.reportWindowMs, log });
+  await state.load();
+  closers.push(() => state.close());
+  const live = new LiveStreamHub({ bus, zones, nodeId: config.nodeId, metrics });
+  const timers = new FailSafeTimers({
+    db,
+    tenantId: config.tenantId,
+    nodeId: config.nodeId,
+    log,
+    onFired: (fired) => {
+      void dispatcher.enqueue(fired.released);
+      void publishDecision(fired.decisionId);
+    },
+  });
+  const decisions = new DecisionWriter({
+    db,
+    context: { tenantId: config.tenantId, nodeId: config.nodeId, layer: LAYER_NAMES[config.role], maxAttempts: (target) => targets.get(target).maxAttempts },
+    onDecided: (view, dispatch, firstTimerAtMs) => {
+      metrics.decisionsMade.inc({ kind: view.rule.kind, severity: view.severity ?? 'none' });
+      if (view.latency_ms !== null) metrics.decisionLatency.observe(view.latency_ms / 1000);
+      bus.publish({ kind: 'decision', decision: view });
+      if (dispatch.length > 0) void dispatcher.enqueue(dispatch);
+      if (firstTimerAtMs !== null) timers.poke(firstTimerAtMs);
+    },
+    log,
+  });
+  const brain = new LocalBrain({
+    db,
+    tenantId: config.tenantId,
+    registry,
+    rules,
+    cep,
+    writer: decisions,
+    bus,
+    state,
+    wantsEvents: () => live.wantsEvents(),
+    log,
+  });
+  const reporter = new AggregationReporter({ db, tenantId: config.tenantId, nodeId: config.nodeId, state, windowMs: config.brain.reportWindowMs, log });
+  /** Publishes a decision again after it changed outside the writer (a fail-safe fired). */
+  const publishDecision = async (decisionId: string): Promise<void> => {
+    const row = await db.selectFrom('decisions').selectAll().where('decision_id', '=', decisionId).executeTakeFirst();
+    if (!row) return;
+    const actions = await db.selectFrom('actions').selectAll().where('decision_id', '=', decisionId).orderBy('position').execute();
+    bus.publish({ kind: 'decision', decision: decisionView(row, actions) });
+  };
+
   const workerCount = config.ingest.workers === -1 ? Math.min(4, availableParallelism() - 1) : config.ingest.workers;
   const preparer: BatchPreparer =
     workerCount > 0
-      ? new WorkerPreparer(workerCount, { tenantId: config.tenantId, tokenizerKeyHex: tokenizerKey.toString('hex') }, registry, zones)
-      : new InlinePreparer(config.tenantId, zones);
+      ? new WorkerPreparer(workerCount, { tenantId: config.tenantId, tokenizerKeyHex: tokenizerKey.toString('hex') }, registry, zones, rules)
+      : new InlinePreparer(config.tenantId, zones, rules);
   closers.push(() => preparer.close());
-  const pipeline = new IngestPipeline(preparer, committer, deadLetters, metrics);
+  const pipeline = new IngestPipeline(preparer, committer, deadLetters, metrics, brain);
+
+  // Before any input: rebuild the windows and make the decisions a crash may have lost, then
+  // start the clocks and the action dispatcher (which resumes interrupted actions).
+  await brain.replay();
+  brain.start();
+  await dispatcher.start();
+  closers.push(() => dispatcher.close());
+  await timers.start();
+  closers.push(() => timers.close());
+  await reporter.start();
+  closers.push(() => reporter.close());
   let accepting = true;
 
   const policy: PolicyDeps = {
@@ -115,7 +226,6 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   const authorizeAdmin = requirePermission(policy, 'admin');
 
   const app = await createHttpApp({ logger: log, jsonBodyLimitBytes: 4 * 1024 * 1024, version: VERSION });
-  let mqtt: MqttBroker | null = null;
   await app.register(opsRoutes, {
     metrics,
     info: () => ({ node_id: config.nodeId, role: config.role, version: VERSION, store: store.kind }),
@@ -144,6 +254,12 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   });
   await app.register(queryRoutes, { db, tenantId: config.tenantId, zones, authorize: authorizeAdmin });
   await app.register(zoneRoutes, { zones, authorizeAdmin, maxZoneFileBytes: 64 * 1024 * 1024 });
+  await app.register(ruleRoutes, { rules, registry, authorizeAdmin });
+  await app.register(decisionRoutes, { db, tenantId: config.tenantId, zones, authorize: authorizeAdmin });
+  await app.register(actionTargetRoutes, { targets, authorizeAdmin });
+  await app.register(stateRoutes, { state, reporter, zones, authorizeAdmin });
+  await app.register(websocket, { options: { maxPayload: config.ingest.maxBodyBytes } });
+  await app.register(liveStreamRoutes, { hub: live, authorize: (request: FastifyRequest) => authorizeStream(policy, request) });
 
   if (config.mqtt.enabled) {
     mqtt = await MqttBroker.start(
@@ -152,7 +268,6 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     );
     closers.push(() => mqtt!.close());
     if (config.mqtt.wsPath) {
-      await app.register(websocket, { options: { maxPayload: config.ingest.maxBodyBytes } });
       const broker = mqtt;
       app.get(config.mqtt.wsPath, { websocket: true, schema: { summary: 'MQTT 3.1.1 over WebSocket (subprotocol "mqtt")', tags: ['ingest'] } }, (socket, request) => {
         broker.handleStream(createWebSocketStream(socket), request.raw);
@@ -170,11 +285,19 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   const close = (): Promise<void> => {
     closing ??= (async () => {
       accepting = false;
+      live.close(); // clients see 1001 "going away" rather than the server's abrupt close
       // Order matters: stop taking input, let in-flight requests finish (each awaits its
       // commit), commit whatever is queued, then close the store.
       await Promise.race([app.close(), sleep(config.shutdownTimeoutMs)]);
       if (mqtt) await Promise.race([mqtt.close(), sleep(config.shutdownTimeoutMs)]);
       await committer.close();
+      await brain.close();
+      await dispatcher.close();
+      await timers.close();
+      await reporter.close();
+      await state.close();
+      live.close();
+      rules.close();
       await preparer.close();
       await store.close();
     })();
@@ -194,6 +317,14 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     zones,
     metrics,
     app,
+    rules,
+    bus,
+    brain,
+    decisions,
+    dispatcher,
+    timers,
+    state,
+    reporter,
     close,
   };
 }

@@ -48,6 +48,28 @@ export class NodeMetrics {
     registers: [this.registry],
   });
 
+  readonly decisionsMade = new Counter({
+    name: 'city_decisions_total',
+    help: 'Decisions stored, by rule kind (action_trigger, correlation, sequence, count, absence) and severity',
+    labelNames: ['kind', 'severity'] as const,
+    registers: [this.registry],
+  });
+  readonly decisionLatency = new Histogram({
+    name: 'city_decision_latency_seconds',
+    help: 'From receipt of the triggering event to its stored decision',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly actionsFinished = new Counter({
+    name: 'city_actions_finished_total',
+    help: 'Actions that reached a final status, by type and status (COMPLETED, FAILED, CANCELLED)',
+    labelNames: ['type', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly streamClients = new Gauge({ name: 'city_stream_clients', help: 'Connected live-stream WebSocket clients', registers: [this.registry] });
+  readonly streamDropped = new Counter({ name: 'city_stream_dropped_total', help: 'Live-stream messages dropped for clients that did not keep up', registers: [this.registry] });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'city_process_' });
   }

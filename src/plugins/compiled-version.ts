@@ -2,6 +2,9 @@ import type { ValidateFunction } from 'ajv';
 import type { IngestPlugin } from '../brain/ingest-batch.js';
 import { compileEventValidator, describeAjvError, type JsonSchema } from './output-schema.js';
 import { BUILTIN_PERSONAL_FIELD_NAMES, tokenizePaths } from './personal-fields.js';
+import { compileTriggers, evaluateTriggers, type CompiledTrigger } from '../decisions/action-triggers.js';
+import type { TriggerHit } from '../decisions/types.js';
+import type { ActionDefinition } from './registration.js';
 
 /** A plugin version as plain data, to compile it again elsewhere (an ingest worker). */
 export interface VersionDescriptor {
@@ -11,6 +14,7 @@ export interface VersionDescriptor {
   jsonSchema: JsonSchema;
   personalPaths: string[][];
   severityValues: string[] | null;
+  actionDefinitions: ActionDefinition[];
 }
 
 /** A plugin version compiled for the hot path. */
@@ -19,6 +23,7 @@ export class CompiledVersion implements IngestPlugin {
   readonly #jsonSchema: JsonSchema;
   /** Top-level fields the schema declares (their personal ones are in personalPaths). */
   readonly #declared: ReadonlySet<string>;
+  readonly #triggers: CompiledTrigger[];
   constructor(
     readonly modelId: string,
     readonly version: string,
@@ -28,8 +33,10 @@ export class CompiledVersion implements IngestPlugin {
     readonly severityValues: string[] | null,
     private readonly tokenizer: (value: string) => string,
     public enabled: boolean,
+    readonly actionDefinitions: ActionDefinition[],
   ) {
     this.#validate = compileEventValidator(jsonSchema);
+    this.#triggers = compileTriggers(actionDefinitions, jsonSchema, severityValues);
     this.#jsonSchema = jsonSchema;
     this.#declared = new Set(Object.keys((jsonSchema.properties as Record<string, unknown> | undefined) ?? {}));
   }
@@ -42,11 +49,17 @@ export class CompiledVersion implements IngestPlugin {
       jsonSchema: this.#jsonSchema,
       personalPaths: this.personalPaths,
       severityValues: this.severityValues,
+      actionDefinitions: this.actionDefinitions,
     };
   }
 
   static fromDescriptor(d: VersionDescriptor, tokenizer: (value: string) => string): CompiledVersion {
-    return new CompiledVersion(d.modelId, d.version, d.eventType, d.jsonSchema, d.personalPaths, d.severityValues, tokenizer, true);
+    return new CompiledVersion(d.modelId, d.version, d.eventType, d.jsonSchema, d.personalPaths, d.severityValues, tokenizer, true, d.actionDefinitions);
+  }
+
+  /** The action definitions whose trigger and condition hold for the (tokenized) event, or null. */
+  screenTriggers(event: Record<string, unknown>): TriggerHit[] | null {
+    return this.#triggers.length === 0 ? null : evaluateTriggers(this.#triggers, event);
   }
 
   validate(event: unknown): boolean {

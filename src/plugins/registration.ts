@@ -3,6 +3,7 @@
  * `{ plugin_manifest, output_schema, action_definitions }`. Everything is checked in one pass
  * so a vendor sees every problem at once instead of fixing them one round-trip at a time.
  */
+import { escalationDelayMs, failSafeOutcome } from '../decisions/action-triggers.js';
 import { compileCondition } from '../rules/expression.js';
 import { CityError } from '../errors.js';
 import { checkManifest, throwIfErrors, type FieldError, type PluginManifest } from './manifest.js';
@@ -167,6 +168,13 @@ function checkEscalations(value: unknown, path: string, errors: FieldError[]): E
     }
     const condition = text(rule.condition, `${at}.condition`, errors, true);
     const action = text(rule.action, `${at}.action`, errors, true);
+    // Escalation rules become durable fail-safe timers on the decision's approval request.
+    if (condition !== undefined && escalationDelayMs(condition) === null) {
+      errors.push({ path: `${at}.condition`, message: `'${condition}' is not a time condition; write it as no_response_within_<N>_<seconds|minutes|hours|days>, e.g. no_officer_response_within_30_minutes` });
+    }
+    if (action !== undefined && failSafeOutcome(action) === null) {
+      errors.push({ path: `${at}.action`, message: `'${action}' is not a fail-safe action; start it with auto_approve, auto_reject or escalate, e.g. auto_approve_fine` });
+    }
     if (condition !== undefined && action !== undefined) out.push({ condition, action });
   });
   return out;

@@ -5,7 +5,7 @@ import type { IngestPlugin } from '../brain/ingest.js';
 import type { Database } from '../store/schema.js';
 import type { JsonSchema } from './output-schema.js';
 import { CompiledVersion, type VersionDescriptor } from './compiled-version.js';
-import { parseRegistration, type PluginRegistration } from './registration.js';
+import { parseRegistration, type ActionDefinition, type PluginRegistration } from './registration.js';
 
 interface PluginEntry {
   modelId: string;
@@ -69,7 +69,7 @@ export class PluginRegistry {
       const severity = (v.json_schema as JsonSchema & { properties?: { severity?: { enum?: string[] } } }).properties?.severity?.enum ?? null;
       entry.versions.set(
         v.version,
-        new CompiledVersion(v.model_id, v.version, v.event_type, v.json_schema as JsonSchema, v.personal_paths as string[][], severity, tokenizer, v.enabled),
+        new CompiledVersion(v.model_id, v.version, v.event_type, v.json_schema as JsonSchema, v.personal_paths as string[][], severity, tokenizer, v.enabled, v.action_definitions as ActionDefinition[]),
       );
     }
     return registry;
@@ -155,7 +155,7 @@ export class PluginRegistry {
 
   #compile(reg: PluginRegistration): CompiledVersion {
     const o = reg.outputSchema;
-    return new CompiledVersion(reg.manifest.model_id, reg.manifest.version, o.eventType, o.jsonSchema, o.personalPaths, o.severityValues, this.tokenizer, true);
+    return new CompiledVersion(reg.manifest.model_id, reg.manifest.version, o.eventType, o.jsonSchema, o.personalPaths, o.severityValues, this.tokenizer, true, reg.actionDefinitions);
   }
 
   /** Everything an ingest worker needs to rebuild the compiled versions (no keys, no documents). */
@@ -254,6 +254,11 @@ export class PluginRegistry {
    * The version that takes events: the named one, else the newest enabled one.
    * Throws PLUGIN_NOT_FOUND / PLUGIN_DISABLED.
    */
+  /** A compiled version, enabled or not, or null (the brain reads its action definitions). */
+  version(modelId: string, version: string): CompiledVersion | null {
+    return this.#plugins.get(modelId)?.versions.get(version) ?? null;
+  }
+
   forIngest(modelId: string, version?: string | null): IngestPlugin {
     const entry = this.#plugins.get(modelId);
     if (!entry) throw cityError('PLUGIN_NOT_FOUND', { pluginId: modelId });

@@ -26,6 +26,14 @@ export interface RoleSpec {
   source: string | null;
   /** Condition on the event's payload, in the rules expression language; null = none. */
   condition: string | null;
+  /**
+   * correlate_with roles only (the seed writes `time_window`/`location_radius` on the entry):
+   * this role's own window, radius and same-zone requirement, relative to the trigger. Absent
+   * or null = the rule's `windowMs` / `radiusM` / `sameZone`.
+   */
+  windowMs?: number | null;
+  radiusM?: number | null;
+  sameZone?: boolean | null;
 }
 
 export interface CorrelationRuleSpec {
@@ -38,6 +46,7 @@ export interface CorrelationRuleSpec {
   severity: string | null;
   enabled: boolean;
   roles: RoleSpec[];
+  /** For correlation rules: the rule's own time_window, else the widest of the correlate_with entries' windows. */
   windowMs: number;
   /** Metres; null = no distance limit (or sameZone decides). */
   radiusM: number | null;

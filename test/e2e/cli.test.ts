@@ -51,9 +51,16 @@ test('city start on a fresh data folder answers /healthz and /readyz, then stops
   assert.equal(health.status, 200);
   assert.equal(((await health.json()) as { status: string }).status, 'ok');
   assert.equal((await fetch(`${node.url}/readyz`)).status, 200);
-  assert.deepEqual(Object.keys(node.pluginKeys).sort(), ['air-quality-monitor-v1', 'flood-level-monitor-v1', 'traffic-violation-detector-v2']);
+  assert.deepEqual(Object.keys(node.pluginKeys).sort(), [
+    'air-quality-monitor-v1',
+    'emergency-fleet-tracker',
+    'flood-level-monitor-v1',
+    'flood_prediction_model',
+    'traffic-violation-detector-v2',
+    'traffic_monitoring',
+  ]);
   const openapi = (await (await fetch(`${node.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
-  for (const path of ['/api/v1/plugin/register', '/webhook/{plugin_id}', '/api/v1/events', '/api/v1/dead-letters', '/api/v1/zones']) {
+  for (const path of ['/api/v1/plugin/register', '/webhook/{plugin_id}', '/api/v1/events', '/api/v1/dead-letters', '/api/v1/zones', '/api/v1/rules', '/api/v1/decisions', '/api/v1/state', '/api/v1/stream']) {
     assert.ok(openapi.paths[path], `OpenAPI documents ${path}`);
   }
   assert.equal((await fetch(`${node.url}/docs/`)).status, 200, 'the docs page is served');

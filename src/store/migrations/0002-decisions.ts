@@ -10,6 +10,8 @@ import { sql, type Kysely } from 'kysely';
  * the same decision twice.
  */
 const STATEMENTS = [
+  // A restart replays the events received since the brain's last checkpoint (src/decisions/brain.ts).
+  `create index events_received on events using brin (received_at)`,
   `create table rules (
     tenant_id text not null,
     name text not null,

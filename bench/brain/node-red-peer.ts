@@ -748,7 +748,8 @@ async function main(): Promise<void> {
       r.p99Ms.toFixed(1),
       `${r.decisions.toLocaleString('en')} / ${r.expectedDecisions.toLocaleString('en')}${ok ? '' : ` (missing ${r.missing}, extra ${r.extra}, logged ${r.fileDecisions})`}`,
       `${(r.cpu.nodeRedSec / r.cpu.wallSec).toFixed(2)} / ${(r.cpu.mosquittoSec / r.cpu.wallSec).toFixed(2)} / ${(r.cpu.feederSec / r.cpu.wallSec).toFixed(2)}`,
-      r.eventsPerSec >= TARGET_EPS && r.p95Ms <= 100 ? 'yes' : 'no',
+      // A paced run cannot finish faster than its schedule: it meets the target if it kept the pace (within 1 %).
+      (run.rate !== undefined ? run.rate >= TARGET_EPS && r.eventsPerSec >= 0.99 * run.rate : r.eventsPerSec >= TARGET_EPS) && r.p95Ms <= 100 ? 'yes' : 'no',
     ]);
     for (const n of r.notes) notes.push(`${mode}: ${n}`);
     progress(`node-red · ${feedLabel}: ${Math.round(r.eventsPerSec).toLocaleString('en')} events/s, p95 ${r.p95Ms.toFixed(1)} ms, ${r.decisions}/${r.expectedDecisions} decisions`);

@@ -112,6 +112,9 @@ function printBanner(node: Awaited<ReturnType<typeof startNode>>, simulating: bo
     node.mqttUrl && node.config.mqtt.wsPath ? `  MQTT over WS  ${node.url.replace('http', 'ws')}${node.config.mqtt.wsPath}` : '',
     `  Health        ${node.url}/healthz   ${node.url}/readyz   metrics ${node.url}/metrics`,
     `  Zones         ${node.zones.tree.size} zones   ${node.url}/api/v1/zones`,
+    `  Rules         ${node.rules.list().length} correlation rules   ${node.url}/api/v1/rules`,
+    `  Decisions     ${node.url}/api/v1/decisions   state ${node.url}/api/v1/state   reports ${node.url}/api/v1/reports`,
+    `  Live stream   ${node.url.replace('http', 'ws')}/api/v1/stream?token=<admin token>`,
     '',
     node.adminToken ? `  Admin token   ${node.adminToken}   (kept in ${node.adminTokenFile})` : `  Admin token   set by configuration`,
   ];
@@ -120,7 +123,7 @@ function printBanner(node: Awaited<ReturnType<typeof startNode>>, simulating: bo
     lines.push('', '  Plugin keys (shown once):');
     for (const [id, key] of keys) lines.push(`    ${id.padEnd(32)} ${key}`);
   }
-  if (simulating) lines.push('', `  Simulator     posting demo events; try: curl -H "Authorization: Bearer <admin token>" ${node.url}/api/v1/events?limit=5`);
+  if (simulating) lines.push('', `  Simulator     posting demo events; try: curl -H "Authorization: Bearer <admin token>" ${node.url}/api/v1/decisions?limit=5`);
   lines.push('');
   process.stdout.write(lines.filter((l) => l !== '' || true).join('\n') + '\n');
 }

@@ -60,7 +60,7 @@ test('city start on a fresh data folder answers /healthz and /readyz, then stops
     'traffic_monitoring',
   ]);
   const openapi = (await (await fetch(`${node.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
-  for (const path of ['/api/v1/plugin/register', '/webhook/{plugin_id}', '/api/v1/events', '/api/v1/dead-letters', '/api/v1/zones', '/api/v1/rules', '/api/v1/decisions', '/api/v1/state', '/api/v1/stream']) {
+  for (const path of ['/api/v1/plugin/register', '/webhook/{plugin_id}', '/api/v1/events', '/api/v1/dead-letters', '/api/v1/zones', '/api/v1/rules', '/api/v1/decisions', '/api/v1/state']) {
     assert.ok(openapi.paths[path], `OpenAPI documents ${path}`);
   }
   assert.equal((await fetch(`${node.url}/docs/`)).status, 200, 'the docs page is served');

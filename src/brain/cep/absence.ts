@@ -1,8 +1,15 @@
 /**
  * absence rules: an A (`trigger`) opens an expectation due at A's time + window; a B (`expect`)
  * at or after A's time and by that deadline, within reach and with equal match_on values, closes
- * it. `tick(now)` fires the expectations whose deadline has passed. A B that arrives before its A
- * (out of order, but later in event time) still closes it, so Bs are kept for a window too.
+ * it. A B that arrives before its A (out of order, but later in event time) still closes it, so
+ * Bs are kept for a window too.
+ *
+ * `tick(now)` fires an expectation once its deadline has passed on either clock:
+ * - event time: the newest event time seen (the watermark) is past A's time + window + the
+ *   engine's lateness allowance, so a B delayed in a gateway's batch still counts. This is what
+ *   decides when events come faster than real time (a replay, a backlog, a benchmark).
+ * - processing time: the wall clock is past A's receipt + window. This is what decides when the
+ *   stream is quiet: a dispatched ambulance with no news at all still raises the alarm on time.
  */
 import type { RoleHit, RuleMatch, ScreenedEvent } from '../../decisions/types.js';
 import type { CorrelationRuleSpec } from '../../rules/correlation-types.js';
@@ -15,6 +22,9 @@ export class AbsenceRuntime extends RuleRuntime {
   readonly #closers: RoleWindow;
   /** Open expectations by deadline (a binary min-heap; closed ones are skipped when popped). */
   #due: Entry[] = [];
+  /** Open expectations in arrival order, for the processing-time deadline (receipt + window). */
+  #arrived: Entry[] = [];
+  #arrivedHead = 0;
   readonly #scratch: Entry[] = [];
   readonly #self: string[] = [''];
 
@@ -64,17 +74,30 @@ export class AbsenceRuntime extends RuleRuntime {
     if (this.#closers.earliest(entry, ev.tsMs, ev.tsMs + this.spec.windowMs, this.reach, this.#self) !== null) return;
     this.#open.add(entry, watermarkMs);
     this.#push(entry);
+    this.#arrived.push(entry);
   }
 
   override tick(nowMs: number, watermarkMs: number, out: RuleMatch[] | null): RuleMatch[] | null {
     out = super.tick(nowMs, watermarkMs, out);
     const due = this.#due;
     const w = this.spec.windowMs;
-    while (due.length > 0 && due[0]!.ts + w <= nowMs) {
+    const eventTimeLimit = watermarkMs - this.ctx.latenessMs;
+    while (due.length > 0 && due[0]!.ts + w <= eventTimeLimit) {
       const a = this.#pop();
       if (!a.alive) continue;
       this.#open.remove(a);
       (out ??= []).push(this.#match(a));
+    }
+    const arrived = this.#arrived;
+    while (this.#arrivedHead < arrived.length && arrived[this.#arrivedHead]!.ev.receivedAtMs + w <= nowMs) {
+      const a = arrived[this.#arrivedHead++]!;
+      if (!a.alive) continue;
+      this.#open.remove(a);
+      (out ??= []).push(this.#match(a));
+    }
+    if (this.#arrivedHead > 1024 && this.#arrivedHead * 2 > arrived.length) {
+      this.#arrived = arrived.slice(this.#arrivedHead);
+      this.#arrivedHead = 0;
     }
     return out;
   }

@@ -26,12 +26,13 @@
  *   npx tsx bench/brain/node-red-peer.ts --events 200000 --check    the flow's code in-process only
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { compileCondition } from '../../src/rules/expression.js';
@@ -105,6 +106,8 @@ export interface NodeRedPeerResult {
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
+  /** Latency by second of the measured run (from the first publish): decisions received in that second and their p95. */
+  timeline: Array<{ second: number; decisions: number; p95Ms: number }>;
   /** CPU seconds during the measured run, and the wall time it took. */
   cpu: { nodeRedSec: number; mosquittoSec: number; feederSec: number; wallSec: number };
   notes: string[];
@@ -145,6 +148,8 @@ interface Proc {
 }
 
 const running = new Set<Proc>();
+/** Temporary folders to remove if the process exits before a run's own cleanup. */
+const scratchDirs = new Set<string>();
 function start(name: string, cmd: string, args: string[], cwd: string): Proc {
   guardChildren();
   const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -178,6 +183,7 @@ function guardChildren(): void {
   guarded = true;
   process.once('exit', () => {
     for (const p of running) p.child.kill('SIGKILL');
+    for (const d of scratchDirs) rmSync(d, { recursive: true, force: true });
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -294,6 +300,8 @@ class Collector {
   /** Measured-run decisions by `rule|trigger id|cause id`. */
   readonly got = new Map<string, number>();
   readonly byRule = new Map<string, number>();
+  /** (receive time, latency) of every measured decision, for the timeline. */
+  readonly seen: number[] = [];
   count = 0;
   warmup = 0;
   lastAtMs = 0;
@@ -330,11 +338,11 @@ class Collector {
       this.byRule.set(d.r!, (this.byRule.get(d.r!) ?? 0) + 1);
       const b = this.batchOf[eventIndexOf(d.c!)]!;
       const ack = this.ackAt[b]!;
-      if (ack === 0) {
-        // Node-RED can decide before the broker's PUBACK reaches us: zero wait after acknowledgement.
-        this.stats.beforeAck++;
-        this.rec.add(0);
-      } else this.rec.add(now - ack);
+      const latency = ack === 0 ? 0 : now - ack;
+      // Node-RED can decide before the broker's PUBACK reaches us: zero wait after acknowledgement.
+      if (ack === 0) this.stats.beforeAck++;
+      this.rec.add(latency);
+      this.seen.push(now, latency);
       if (b > this.progress) {
         this.progress = b;
         advanced = true;
@@ -472,6 +480,7 @@ export async function runNodeRedPeer(opts: NodeRedPeerOptions): Promise<NodeRedP
 
   const redJs = ensureNodeRed();
   const dir = await mkdtemp(join(os.tmpdir(), 'node-red-peer-'));
+  if (!opts.keep) scratchDirs.add(dir);
   const decisionsFile = join(dir, 'decisions.jsonl');
   let broker: { proc: Proc; port: number } | null = null;
   let red: Proc | null = null;
@@ -501,10 +510,13 @@ export async function runNodeRedPeer(opts: NodeRedPeerOptions): Promise<NodeRedP
     collector.ackAt = ackAt;
     collector.batchOf = batchOf;
     collector.measuring = true;
+    // The feeder's own stalls (GC of a large workload heap) would show up as latency: measure them.
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    loopDelay.enable();
     const cpu0 = { red: cpuSeconds(red.child.pid), mq: cpuSeconds(broker.proc.child.pid), me: process.cpuUsage() };
-    progress(`node-red · ${mode}: sending ${set.events.length.toLocaleString('en')} events in ${bodies.length.toLocaleString('en')} messages of ≤ ${batchSize}`);
-    const eventsBefore = new Float64Array(batches.length);
-    for (let b = 1; b < batches.length; b++) eventsBefore[b] = eventsBefore[b - 1]! + batches[b - 1]!.indices.length;
+    const eventsBefore = new Float64Array(batches.length + 1);
+    for (let b = 1; b <= batches.length; b++) eventsBefore[b] = eventsBefore[b - 1]! + batches[b - 1]!.indices.length;
+    progress(`node-red · ${mode}: sending ${eventsBefore[batches.length]!.toLocaleString('en')} events in ${bodies.length.toLocaleString('en')} messages of ≤ ${batchSize}`);
     const rate = mode === 'open' ? opts.feedRatePerSec : undefined;
     const fed = await feed(pub, bodies, topics, ackAt, { inFlight, maxLag, closed: mode === 'closed', seconds: opts.seconds ?? null, withDecisions, rate, eventsBefore }, collector);
     const expected: Expected = fed.sent === batches.length ? full : { ...full, decisions: full.decisions.filter((d) => batchOf[d.cause]! < fed.sent) };
@@ -517,6 +529,8 @@ export async function runNodeRedPeer(opts: NodeRedPeerOptions): Promise<NodeRedP
       red,
     );
     const endMs = Math.max(collector.lastAtMs, fed.lastAckMs);
+    loopDelay.disable();
+    notes.push(`feeder event-loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
     const wallSec = (endMs - fed.firstMs) / 1000;
     const me = process.cpuUsage(cpu0.me);
     const cpu = {
@@ -525,7 +539,7 @@ export async function runNodeRedPeer(opts: NodeRedPeerOptions): Promise<NodeRedP
       feederSec: (me.user + me.system) / 1e6,
       wallSec,
     };
-    const sentEvents = batches.slice(0, fed.sent).reduce((n, b) => n + b.indices.length, 0);
+    const sentEvents = eventsBefore[fed.sent]!;
 
     // Correctness: the same decisions (rule, event, cause), not just as many.
     const exp = new Map<string, number>();
@@ -558,6 +572,7 @@ export async function runNodeRedPeer(opts: NodeRedPeerOptions): Promise<NodeRedP
       decisions: collector.count,
       expectedDecisions: want,
       byRule,
+      timeline: timeline(collector.seen, fed.firstMs),
       fileDecisions,
       missing,
       extra,
@@ -573,7 +588,20 @@ export async function runNodeRedPeer(opts: NodeRedPeerOptions): Promise<NodeRedP
     if (broker) await stop(broker.proc);
     if (!opts.keep) await rm(dir, { recursive: true, force: true });
     else progress(`kept ${dir}`);
+    scratchDirs.delete(dir);
   }
+}
+
+function timeline(seen: readonly number[], startMs: number): NodeRedPeerResult['timeline'] {
+  const bySecond = new Map<number, LatencyRecorder & { n: number }>();
+  for (let i = 0; i < seen.length; i += 2) {
+    const second = Math.floor((seen[i]! - startMs) / 1000);
+    let rec = bySecond.get(second);
+    if (rec === undefined) bySecond.set(second, (rec = Object.assign(new LatencyRecorder(), { n: 0 })));
+    rec.add(seen[i + 1]!);
+    rec.n++;
+  }
+  return [...bySecond].sort((a, b) => a[0] - b[0]).map(([second, rec]) => ({ second, decisions: rec.n, p95Ms: rec.percentile(95) }));
 }
 
 async function countLoggedDecisions(file: string): Promise<number> {
@@ -752,6 +780,7 @@ async function main(): Promise<void> {
       (run.rate !== undefined ? run.rate >= TARGET_EPS && r.eventsPerSec >= 0.99 * run.rate : r.eventsPerSec >= TARGET_EPS) && r.p95Ms <= 100 ? 'yes' : 'no',
     ]);
     for (const n of r.notes) notes.push(`${mode}: ${n}`);
+    notes.push(`${feedLabel}: p95 by second ${r.timeline.map((x) => Math.round(x.p95Ms)).join(' ')} ms`);
     progress(`node-red · ${feedLabel}: ${Math.round(r.eventsPerSec).toLocaleString('en')} events/s, p95 ${r.p95Ms.toFixed(1)} ms, ${r.decisions}/${r.expectedDecisions} decisions`);
   }
   console.log(`\n## Brain benchmark peer: Node-RED\n`);

@@ -1145,7 +1145,7 @@ export type DecisionKind = 'action_trigger' | 'correlation' | 'sequence' | 'coun
 export interface ExpectedDecision {
   rule: string;
   kind: DecisionKind;
-  /** The event the decision is about (the trigger / first step / A / completing event of a count). */
+  /** The event the decision is about (the trigger / first step / A / earliest event of a count). */
   trigger: number;
   /** The event whose arrival makes the decision (latency is measured from its acknowledgement). */
   cause: number;
@@ -1185,11 +1185,13 @@ function readPath(e: Record<string, unknown>, path: string): unknown {
  * - correlation: a trigger fires once if every correlate_with role has an event within its window
  *   (before or after) and radius; decided on arrival of the last of the earliest-arriving such events.
  * - sequence: each first step fires once, on arrival of the first step-2 event with the same
- *   match_on values, later in event time by at most the window, within the radius.
+ *   match_on values, at or after it in event time by at most the window, within the radius.
  * - count: in arrival order, an event with at least count − 1 unused events within window and
- *   radius fires and uses up itself and the earliest count − 1 of them.
+ *   radius fires if `count` of them that are consecutive in time, include it and span at most the
+ *   window (those ending with it preferred) exist; they are used up; the decision is about the
+ *   earliest of them.
  * - absence: an A fires when an event of B's plugin and type arrives that takes B's event time
- *   past A + window, unless a matching B (A < B ≤ A + window) arrived first; As still waiting
+ *   past A + window, unless a matching B (A ≤ B ≤ A + window) arrived first; As still waiting
  *   when the stream ends are `absencePending`, not decisions.
  */
 export function expectedDecisions(set: EventSet, batches: readonly Batch[]): Expected {
@@ -1248,19 +1250,30 @@ export function expectedDecisions(set: EventSet, batches: readonly Batch[]): Exp
       for (const a of fits[0]!) {
         const k = key(a);
         if (k === null) continue;
-        const b = (seconds.get(k) ?? []).find((b) => pos[b]! > pos[a]! && set.ts[b]! > set.ts[a]! && set.ts[b]! - set.ts[a]! <= t.windowMs && near(a, b));
+        const b = (seconds.get(k) ?? []).find((b) => pos[b]! > pos[a]! && set.ts[b]! >= set.ts[a]! && set.ts[b]! - set.ts[a]! <= t.windowMs && near(a, b));
         if (b !== undefined) decisions.push({ rule: t.name, kind: 'sequence', trigger: a, cause: b });
       }
     } else if (t.kind === 'count') {
       const unused: number[] = [];
+      const byTime = (x: number, y: number) => set.ts[x]! - set.ts[y]! || pos[x]! - pos[y]!;
       for (const e of fits[0]!) {
         const cands = unused.filter((c) => Math.abs(set.ts[c]! - set.ts[e]!) <= t.windowMs && near(e, c));
+        let group: number[] | null = null;
         if (cands.length + 1 >= t.count!) {
-          cands.sort((a, b) => set.ts[a]! - set.ts[b]! || pos[a]! - pos[b]!);
-          const used = new Set(cands.slice(0, t.count! - 1));
-          for (let k = unused.length - 1; k >= 0; k--) if (used.has(unused[k]!)) unused.splice(k, 1);
-          decisions.push({ rule: t.name, kind: 'count', trigger: e, cause: e });
-        } else unused.push(e);
+          cands.push(e);
+          cands.sort(byTime);
+          const at = cands.indexOf(e);
+          for (let i = Math.max(0, at - t.count! + 1); i <= at && i + t.count! <= cands.length && group === null; i++) {
+            if (set.ts[cands[i + t.count! - 1]!]! - set.ts[cands[i]!]! <= t.windowMs) group = cands.slice(i, i + t.count!);
+          }
+        }
+        if (group === null) {
+          unused.push(e);
+          continue;
+        }
+        const used = new Set(group);
+        for (let k = unused.length - 1; k >= 0; k--) if (used.has(unused[k]!)) unused.splice(k, 1);
+        decisions.push({ rule: t.name, kind: 'count', trigger: group[0]!, cause: e });
       }
     } else {
       // absence: after each A, walk B's plugin-and-type stream in arrival order.
@@ -1284,7 +1297,7 @@ export function expectedDecisions(set: EventSet, batches: readonly Batch[]): Exp
         let decided = false;
         for (let k = lo; k < bStream.length; k++) {
           const b = bStream[k]!;
-          if (bFits.has(b) && key(b) === ka && set.ts[b]! > set.ts[a]! && set.ts[b]! <= deadline && near(a, b)) {
+          if (bFits.has(b) && key(b) === ka && set.ts[b]! >= set.ts[a]! && set.ts[b]! <= deadline && near(a, b)) {
             decided = true;
             break;
           }
@@ -1389,17 +1402,17 @@ function keyOf(e, paths) {
   }
   return k;
 }
-// A grid of cells about radiusM wide (twice as wide in longitude, good to 60° latitude).
+// A grid of cells about radiusM wide (twice as wide in longitude, good to 60° latitude). A cell is
+// an arrival-order array with a head: what falls out of the window is dropped from the front.
 function Grid(radiusM) {
   this.h = radiusM / 111320;
   this.w = radiusM / (111320 * 0.5);
   this.cells = new Map();
 }
-Grid.prototype.key = function (lat, lng) { return Math.floor((lat + 90) / this.h) * 1e6 + Math.floor((lng + 180) / this.w); };
 Grid.prototype.add = function (x) {
-  const k = this.key(x.lat, x.lng);
+  const k = Math.floor((x.lat + 90) / this.h) * 1e6 + Math.floor((x.lng + 180) / this.w);
   const c = this.cells.get(k);
-  if (c === undefined) this.cells.set(k, [x]); else c.push(x);
+  if (c === undefined) this.cells.set(k, { a: [x], h: 0 }); else c.a.push(x);
 };
 // Calls fn(x) for live entries in the 3×3 cells around (lat, lng) until fn returns true.
 Grid.prototype.near = function (lat, lng, fn) {
@@ -1407,14 +1420,18 @@ Grid.prototype.near = function (lat, lng, fn) {
   for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
     const c = this.cells.get((cy + dy) * 1e6 + cx + dx);
     if (c === undefined) continue;
-    for (let i = 0; i < c.length; i++) if (!c[i].used && fn(c[i])) return true;
+    const a = c.a;
+    for (let i = c.h; i < a.length; i++) if (!a[i].used && fn(a[i])) return true;
   }
   return false;
 };
 Grid.prototype.prune = function (cutoff) {
   for (const [k, c] of this.cells) {
-    const live = c.filter((x) => !x.used && x.ts >= cutoff);
-    if (live.length === 0) this.cells.delete(k); else if (live.length !== c.length) this.cells.set(k, live);
+    let h = c.h;
+    while (h < c.a.length && (c.a[h].used || c.a[h].ts < cutoff)) h++;
+    if (h === c.a.length) this.cells.delete(k);
+    else if (h > 32 && h * 2 > c.a.length) { c.a = c.a.slice(h); c.h = 0; }
+    else c.h = h;
   }
 };
 function Engine(rules, tests) {
@@ -1423,30 +1440,46 @@ function Engine(rules, tests) {
   this.wm = -Infinity;
   this.seq = 0;
   this.sinceSweep = 0;
+  this.fits = new Int32Array(rules.length);
   this.state = rules.map((r) => ({
     grids: r.roles.map((role) => new Grid(role.radiusM || r.radiusM || 1000)),
-    pending: [],
+    pending: new Grid(Math.max.apply(null, r.roles.map((role) => role.radiusM || r.radiusM || 1000))),
     partials: new Map(),
     queue: [],
     waiting: new Map(),
     wmB: -Infinity,
   }));
+  // Roles by "event_type  source": an event looks only at the roles it could play.
+  this.index = new Map();
+  rules.forEach((rule, r) => rule.roles.forEach((role, k) => {
+    const key = role.type + '' + role.source;
+    let slot = this.index.get(key);
+    if (slot === undefined) this.index.set(key, (slot = { roles: [], rules: [], inB: [] }));
+    slot.roles.push({ r: r, k: k });
+    if (!slot.rules.includes(r)) {
+      slot.rules.push(r);
+      slot.inB.push(rule.kind === 'absence' && key === rule.roles[1].type + '' + rule.roles[1].source);
+    }
+  }));
 }
 Engine.prototype.event = function (e, source, out) {
-  const type = e.event_type;
+  const slot = this.index.get(e.event_type + '' + source);
+  if (slot === undefined) return;
   const ts = Date.parse(e.timestamp);
   const loc = e.location || {};
   const lat = loc.latitude, lng = loc.longitude;
   if (ts > this.wm) this.wm = ts;
-  for (let r = 0; r < this.rules.length; r++) {
-    const rule = this.rules[r];
-    const st = this.state[r];
-    let fit = 0;
-    for (let k = 0; k < rule.roles.length; k++) {
-      const role = rule.roles[k];
-      if (role.type === type && role.source === source && (this.tests[r][k] === null || this.tests[r][k](e))) fit |= 1 << k;
-    }
-    if (rule.kind === 'absence') { this.absence(rule, st, e, ts, lat, lng, fit, type === rule.roles[1].type && source === rule.roles[1].source, out); continue; }
+  const fits = this.fits;
+  for (let i = 0; i < slot.roles.length; i++) {
+    const { r, k } = slot.roles[i];
+    const test = this.tests[r][k];
+    if (test === null || test(e)) fits[r] |= 1 << k;
+  }
+  for (let i = 0; i < slot.rules.length; i++) {
+    const r = slot.rules[i];
+    const rule = this.rules[r], st = this.state[r], fit = fits[r];
+    fits[r] = 0;
+    if (rule.kind === 'absence') { this.absence(rule, st, e, ts, lat, lng, fit, slot.inB[i], out); continue; }
     if (fit === 0) continue;
     const x = { id: e.event_id, ts: ts, lat: lat, lng: lng, used: false, seq: this.seq++ };
     if (rule.kind === 'correlation') this.correlation(rule, st, x, fit, out);
@@ -1461,20 +1494,19 @@ Engine.prototype.correlation = function (rule, st, x, fit, out) {
     if ((fit & (1 << k)) === 0) continue;
     const role = rule.roles[k];
     st.grids[k].add(x);
-    for (let i = st.pending.length - 1; i >= 0; i--) {
-      const p = st.pending[i];
-      if (p.found[k] !== undefined || Math.abs(x.ts - p.ts) > role.windowMs) continue;
-      // A box test first: most pending triggers are nowhere near.
-      if (Math.abs(p.lat - x.lat) > role.dLat || Math.abs(p.lng - x.lng) > role.dLng || dist(p.lat, p.lng, x.lat, x.lng) > role.radiusM) continue;
+    // Triggers still waiting for this role, nearby.
+    st.pending.near(x.lat, x.lng, (p) => {
+      if (p.found[k] !== undefined || Math.abs(x.ts - p.ts) > role.windowMs || dist(p.lat, p.lng, x.lat, x.lng) > role.radiusM) return false;
       p.found[k] = x.id;
       if (--p.missing === 0) {
+        p.used = true;
         out.push({ r: rule.name, k: 'correlation', e: p.id, c: x.id, ids: [p.id].concat(p.found.slice(1)), a: rule.actions });
-        st.pending.splice(i, 1);
       }
-    }
+      return false;
+    });
   }
   if ((fit & 1) === 0) return;
-  const p = { id: x.id, ts: x.ts, lat: x.lat, lng: x.lng, found: new Array(n), missing: 0 };
+  const p = { id: x.id, ts: x.ts, lat: x.lat, lng: x.lng, used: false, found: new Array(n), missing: 0 };
   for (let k = 1; k < n; k++) {
     const role = rule.roles[k];
     let hit;
@@ -1485,7 +1517,7 @@ Engine.prototype.correlation = function (rule, st, x, fit, out) {
     if (hit === undefined) p.missing++; else p.found[k] = hit;
   }
   if (p.missing === 0) out.push({ r: rule.name, k: 'correlation', e: x.id, c: x.id, ids: [x.id].concat(p.found.slice(1)), a: rule.actions });
-  else st.pending.push(p);
+  else st.pending.add(p);
 };
 Engine.prototype.sequence = function (rule, st, e, x, fit, out) {
   const key = keyOf(e, rule.matchOn);
@@ -1497,7 +1529,7 @@ Engine.prototype.sequence = function (rule, st, e, x, fit, out) {
     if (list === undefined) continue;
     for (let i = list.length - 1; i >= 0; i--) {
       const p = list[i];
-      if (p.next !== k || x.ts <= p.lastTs || x.ts - p.ts > rule.windowMs || (rule.radiusM !== null && dist(p.lat, p.lng, x.lat, x.lng) > rule.radiusM)) continue;
+      if (p.next !== k || x.ts < p.lastTs || x.ts - p.ts > rule.windowMs || (rule.radiusM !== null && dist(p.lat, p.lng, x.lat, x.lng) > rule.radiusM)) continue;
       p.ids.push(x.id);
       p.lastTs = x.ts;
       if (++p.next > last) {
@@ -1514,16 +1546,25 @@ Engine.prototype.sequence = function (rule, st, e, x, fit, out) {
   }
 };
 Engine.prototype.count = function (rule, st, x, out) {
-  const cands = [];
+  const near = [];
   st.grids[0].near(x.lat, x.lng, (y) => {
-    if (Math.abs(y.ts - x.ts) <= rule.windowMs && dist(x.lat, x.lng, y.lat, y.lng) <= rule.radiusM) cands.push(y);
+    if (Math.abs(y.ts - x.ts) <= rule.windowMs && dist(x.lat, x.lng, y.lat, y.lng) <= rule.radiusM) near.push(y);
     return false;
   });
-  if (cands.length + 1 < rule.count) { st.grids[0].add(x); return; }
-  cands.sort((a, b) => a.ts - b.ts || a.seq - b.seq);
-  const ids = [x.id];
-  for (let i = 0; i < rule.count - 1; i++) { cands[i].used = true; ids.push(cands[i].id); }
-  out.push({ r: rule.name, k: 'count', e: x.id, c: x.id, ids: ids, a: rule.actions });
+  let group = null;
+  if (near.length + 1 >= rule.count) {
+    // The count consecutive events (in time) that include this one and span at most the window,
+    // preferring those that end with it.
+    near.push(x);
+    near.sort((a, b) => a.ts - b.ts || a.seq - b.seq);
+    const at = near.indexOf(x);
+    for (let i = Math.max(0, at - rule.count + 1); i <= at && i + rule.count <= near.length && group === null; i++) {
+      if (near[i + rule.count - 1].ts - near[i].ts <= rule.windowMs) group = near.slice(i, i + rule.count);
+    }
+  }
+  if (group === null) { st.grids[0].add(x); return; }
+  for (let i = 0; i < group.length; i++) group[i].used = true;
+  out.push({ r: rule.name, k: 'count', e: group[0].id, c: x.id, ids: group.map((y) => y.id), a: rule.actions });
 };
 Engine.prototype.absence = function (rule, st, e, ts, lat, lng, fit, inBStream, out) {
   if ((fit & 2) !== 0) {
@@ -1532,7 +1573,7 @@ Engine.prototype.absence = function (rule, st, e, ts, lat, lng, fit, inBStream, 
     if (list !== undefined) {
       for (let i = 0; i < list.length; i++) {
         const a = list[i];
-        if (!a.done && ts > a.ts && ts <= a.deadline && (rule.radiusM === null || dist(a.lat, a.lng, lat, lng) <= rule.radiusM)) a.done = true;
+        if (!a.done && ts >= a.ts && ts <= a.deadline && (rule.radiusM === null || dist(a.lat, a.lng, lat, lng) <= rule.radiusM)) a.done = true;
       }
     }
   }
@@ -1564,7 +1605,7 @@ Engine.prototype.sweep = function () {
     const rule = this.rules[r], st = this.state[r];
     const cutoff = this.wm - 2 * rule.windowMs;
     for (const g of st.grids) g.prune(cutoff);
-    st.pending = st.pending.filter((p) => p.ts >= cutoff);
+    st.pending.prune(cutoff);
     for (const [k, list] of st.partials) {
       const live = list.filter((p) => p.ts >= cutoff);
       if (live.length === 0) st.partials.delete(k); else st.partials.set(k, live);
@@ -1586,7 +1627,7 @@ function cepInit(): string {
     count: t.count ?? null,
     matchOn: (t.matchOn ?? []).map((m) => m.split('.')),
     actions: t.actions,
-    roles: t.roles.map((r) => ({ type: r.event_type, source: r.source, windowMs: t.windowMs, radiusM: t.radiusM, dLat: (t.radiusM ?? 0) / 111000, dLng: (t.radiusM ?? 0) / (111000 * 0.5) })),
+    roles: t.roles.map((r) => ({ type: r.event_type, source: r.source, windowMs: t.windowMs, radiusM: t.radiusM })),
   }));
   const tests = CORRELATION_TABLES.map((t) => `[${t.roles.map((r) => (r.when ? `(function () { const f = ${conditionsToJs([r.when])}; return (e) => f(e) !== 0; })()` : 'null')).join(', ')}]`);
   return `${JS_HELPERS}\n${CEP_ENGINE}\nconst RULES = ${JSON.stringify(rules)};\nconst ROLE_TESTS = [\n${tests.join(',\n')}\n];\ncontext.set('engine', new Engine(RULES, ROLE_TESTS));\ncontext.set('Engine', Engine);\ncontext.set('RULES', RULES);\ncontext.set('ROLE_TESTS', ROLE_TESTS);\n`;

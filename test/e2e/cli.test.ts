@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import WebSocket from 'ws';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { spawnCity } from '../helpers/process.js';
 import { testDatabase } from '../helpers/store.js';
@@ -64,6 +65,23 @@ test('city start on a fresh data folder answers /healthz and /readyz, then stops
     assert.ok(openapi.paths[path], `OpenAPI documents ${path}`);
   }
   assert.equal((await fetch(`${node.url}/docs/`)).status, 200, 'the docs page is served');
+
+  // The demo decides: the simulator's events make decisions, visible through the API and live.
+  const ws = new WebSocket(`${node.url.replace('http', 'ws')}/api/v1/stream?kinds=decision&token=${node.adminToken}`);
+  const live: unknown[] = [];
+  ws.on('message', (data) => {
+    const m = JSON.parse(String(data)) as { kind: string };
+    if (m.kind === 'decision') live.push(m);
+  });
+  const admin = { authorization: `Bearer ${node.adminToken}` };
+  let decisions: Array<{ rule: { kind: string } }> = [];
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline && (decisions.length === 0 || live.length === 0); ) {
+    await new Promise((r) => setTimeout(r, 500));
+    decisions = ((await (await fetch(`${node.url}/api/v1/decisions?limit=50`, { headers: admin })).json()) as { decisions: typeof decisions }).decisions;
+  }
+  ws.close();
+  assert.ok(decisions.length > 0, 'the API lists decisions made from simulated events');
+  assert.ok(live.length > 0, 'the live stream delivered decisions');
   node.child.kill('SIGTERM');
   assert.equal(await node.exited, 0);
 });

@@ -43,13 +43,12 @@ import {
   eventIndexOf,
   expectedDecisions,
   generateEvents,
-  nodeRedCode,
-  nodeRedFlow,
   registrations,
   type Batch,
   type EventSet,
   type Expected,
 } from './workload.js';
+import { nodeRedCode, nodeRedFlow } from './node-red-flow.js';
 
 export const NODE_RED_VERSION = '4.1.15';
 const PEER_DIR = join(PROJECT_ROOT, 'bench/.peers/node-red');

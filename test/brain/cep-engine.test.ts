@@ -5,32 +5,10 @@ import { distanceM, metresPerDegreeLat, metresPerDegreeLng } from '../../src/bra
 import type { RuleMatch, ScreenedEvent } from '../../src/decisions/types.js';
 import { RoleScreen } from '../../src/rules/role-screen.js';
 import { parseRuleDocuments } from '../../src/rules/rule-file.js';
+import { seedFloodRule } from '../helpers/fixtures.js';
 
-// seed 001 §3.3, as written there (escalate's target/reason under it).
-const SEED_RULE = `correlation_rule:
-  name: "flood_traffic_coordination"
-  trigger:
-    - event_type: "flood_warning"
-      source: "flood_prediction_model"
-      condition: "water_level_cm > 30"
-
-  correlate_with:
-    - event_type: "traffic_status"
-      source: "traffic_monitoring"
-      time_window: "last_5_minutes"
-      location_radius: "500_meters"
-
-  actions:
-    - type: "traffic_reroute"
-      target: "traffic_control_system"
-      parameters:
-        close_roads: ["identified_flooded_roads"]
-        suggest_alternatives: true
-
-    - type: "escalate"
-      target: "district_layer"
-      reason: "multi_road_flooding_detected"
-`;
+// seed 001 §3.3, as shipped in examples/rules (escalate's target/reason under it: the seed's text split them by accident).
+const SEED_RULE = seedFloodRule();
 
 const T0 = Date.UTC(2025, 11, 3, 14, 0, 0);
 const MIN = 60_000;

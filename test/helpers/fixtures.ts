@@ -11,6 +11,11 @@ export function examplePlugin(file: string): Record<string, any> {
   return JSON.parse(readFileSync(join(PROJECT_ROOT, 'examples/plugins', file), 'utf8'));
 }
 
+/** The seed's correlation rule (seed 001 §3.3) as shipped in examples/rules, with the seed's own comments. */
+export function seedFloodRule(): string {
+  return readFileSync(join(PROJECT_ROOT, 'examples/rules/flood-traffic-coordination.yaml'), 'utf8');
+}
+
 export const CHENNAI_ZONES = join(PROJECT_ROOT, 'examples/cities/chennai/city.geojson');
 
 /** A point inside Ward 119 (Teynampet zone) of Chennai. */

@@ -2,23 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RoleScreen } from '../../src/rules/role-screen.js';
 import { parseRuleDocuments } from '../../src/rules/rule-file.js';
+import { seedFloodRule } from '../helpers/fixtures.js';
 
-// seed 001 §3.3
-const SEED_RULE = `correlation_rule:
-  name: "flood_traffic_coordination"
-  trigger:
-    - event_type: "flood_warning"
-      source: "flood_prediction_model"
-      condition: "water_level_cm > 30"
-  correlate_with:
-    - event_type: "traffic_status"
-      source: "traffic_monitoring"
-      time_window: "last_5_minutes"
-      location_radius: "500_meters"
-  actions:
-    - type: "traffic_reroute"
-      target: "traffic_control_system"
-`;
+// seed 001 §3.3, as shipped in examples/rules (escalate's target/reason under it: the seed's text split them by accident).
+const SEED_RULE = seedFloodRule();
 
 const MORE = `
 ---

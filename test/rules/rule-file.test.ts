@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { CityError } from '../../src/errors.js';
 import { parseDistance, parseDuration, parseRuleDocuments, RULE_KINDS } from '../../src/rules/rule-file.js';
 
-// seed 001 §3.3, with the escalate action's target/reason under it (the seed's text split them by accident).
+// seed 001 §3.3, with the escalate action's target/reason under it (the seed's text split them by
+// accident). Kept literal here, not read from examples/rules: the tests below name its lines.
 const SEED_RULE = `correlation_rule:
   name: "flood_traffic_coordination"
   trigger:

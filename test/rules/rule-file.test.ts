@@ -376,3 +376,16 @@ describe('bad rule files', () => {
     assert.match(ruleError(text).reason, /line 14: correlation_rule\.match_on\[0\]: 'a \+ b' is not a field name/);
   });
 });
+
+describe('hostile text', () => {
+  it('deeply nested YAML is refused before the YAML parser sees it (it would exhaust the heap)', () => {
+    for (const text of ['count_rule: ' + '['.repeat(5000) + ']'.repeat(5000), '- '.repeat(400) + 'x']) {
+      assert.throws(() => parseRuleDocuments(text, 'bomb.yaml'), (err: unknown) => {
+        assert.ok(err instanceof CityError);
+        assert.equal(err.code, 'CITY_ERR_RULE_INVALID');
+        assert.match(err.message, /line 1, column \d+: .*(nested more than 64|more than 256 columns)/);
+        return true;
+      });
+    }
+  });
+});

@@ -55,6 +55,7 @@ async function failingActuator(): Promise<{ url: string; calls: () => number; cl
 describe('decisions on a Local Brain', () => {
   let node: Awaited<ReturnType<typeof startTestNode>>;
   let actuator: Awaited<ReturnType<typeof failingActuator>>;
+  let rulesDir: string;
   const keys: Record<string, string> = {};
   const suite = suiteCleanup();
   after(() => suite.run());
@@ -65,7 +66,7 @@ describe('decisions on a Local Brain', () => {
   before(async () => {
     actuator = await failingActuator();
     suite.after(() => actuator.close());
-    const rulesDir = await mkdtemp(join(tmpdir(), 'city-rules-'));
+    rulesDir = await mkdtemp(join(tmpdir(), 'city-rules-'));
     suite.after(() => rm(rulesDir, { recursive: true, force: true }));
     await writeFile(join(rulesDir, 'flood.yaml'), await import('node:fs/promises').then((fs) => fs.readFile(SEED_FLOOD_RULE, 'utf8')));
     node = await startTestNode(suite, {
@@ -226,6 +227,22 @@ describe('decisions on a Local Brain', () => {
     assert.ok(listed.action_triggers.some((r: any) => r.trigger === 'speeding_detected'));
     assert.equal((await call(node, 'DELETE', '/api/v1/rules/two_speeders', { headers: node.admin })).status, 204);
     assert.equal((await call(node, 'DELETE', '/api/v1/rules/flood_traffic_coordination', { headers: node.admin })).status, 422);
+  });
+
+  test('the rules folder is watched: a new file applies without a restart, a bad one is refused with its line', async () => {
+    const rules = async () => (await call(node, 'GET', '/api/v1/rules', { headers: node.admin })).body;
+    await writeFile(join(rulesDir, 'hotspot.yaml'), 'count_rule:\n  name: folder_pairs\n  event_type: violation_event\n  count: 2\n  time_window: 1_minutes\n  actions: [{ type: log_event }]\n');
+    await waitFor('the new rule', async () => (await rules()).rules.some((r: any) => r.name === 'folder_pairs' && r.origin.file === 'hotspot.yaml'));
+    await writeFile(join(rulesDir, 'broken.yaml'), 'absence_rule:\n  name: broken\n  trigger: { event_type: a }\n  expect: { event_type: b }\n  time_window: soon\n  actions: [{ type: log_event }]\n');
+    const listed = await waitFor('the refusal', async () => {
+      const body = await rules();
+      return body.file_errors.length > 0 && body;
+    });
+    assert.equal(listed.file_errors[0].file, 'broken.yaml');
+    assert.match(listed.file_errors[0].message, /line 5/);
+    assert.ok(!listed.rules.some((r: any) => r.name === 'broken'));
+    await rm(join(rulesDir, 'hotspot.yaml'));
+    await waitFor('the removed rule', async () => !(await rules()).rules.some((r: any) => r.name === 'folder_pairs'));
   });
 });
 

@@ -111,7 +111,8 @@ export function planDecision(match: RuleMatch, ctx: PlanContext): DecisionPlan {
 
   const views: ActionView[] = match.actions.map((spec, position) => {
     const actionId = uuidv7(ctx.nowMs);
-    const { type, target, channel, ...rest } = spec;
+    // What says how the action runs (type, target, approval) is not sent as its parameters.
+    const { type, target, channel, requires_approval: _approval, ...rest } = spec;
     const targetSystem = typeof target === 'string' ? target : typeof channel === 'string' ? channel : null;
     const parameters = (isObject(rest.parameters) && Object.keys(rest).length === 1 ? rest.parameters : rest) as Record<string, unknown>;
     const outcome = planAction(spec, targetSystem, { decisionId, actionId, match, ctx, plan, severity: match.severity });

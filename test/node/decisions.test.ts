@@ -246,6 +246,78 @@ describe('decisions on a Local Brain', () => {
   });
 });
 
+describe('fail-safe timers', () => {
+  test('an escalation rule becomes a durable timer: it fires after a restart, auto-approves and releases the held action', async (t) => {
+    const db = await createTestDatabase();
+    t.after(() => db.dispose());
+    const received: unknown[] = [];
+    const actuator = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        received.push(JSON.parse(body));
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('fine issued');
+      });
+    });
+    await new Promise<void>((resolve) => actuator.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => actuator.close(() => resolve())));
+    const config: Config = {
+      ...DEFAULT_CONFIG,
+      dataDir: db.dataDir,
+      databaseUrl: db.databaseUrl,
+      logLevel: 'silent',
+      zonesFile: CHENNAI_ZONES,
+      http: { ...DEFAULT_CONFIG.http, port: 0 },
+      mqtt: { ...DEFAULT_CONFIG.mqtt, enabled: false },
+      actions: {
+        ...DEFAULT_CONFIG.actions,
+        targets: { fines_system: { kind: 'webhook', url: `http://127.0.0.1:${(actuator.address() as AddressInfo).port}/fines` } },
+      },
+    };
+    const log = pino({ level: 'silent' });
+    // The seed's definition with a short deadline and a fine that waits for approval.
+    const registration = seedRegistration();
+    registration.action_definitions[0].escalation_rules = [{ condition: 'no_officer_response_within_3_seconds', action: 'auto_approve_fine' }];
+    registration.action_definitions[0].actions.push({ type: 'actuate', target: 'fines_system', requires_approval: true, parameters: { fine_inr: 1000 } });
+
+    let decisionId: string;
+    const first = await startNode(config, log);
+    try {
+      const admin = { authorization: `Bearer ${first.adminToken}` };
+      const reg = await call(first, 'POST', '/api/v1/plugin/register', { headers: admin, body: registration });
+      assert.equal(reg.status, 201, JSON.stringify(reg.body));
+      await call(first, 'POST', '/webhook/traffic-violation-detector-v2', { headers: { 'x-api-key': reg.body.api_key }, body: speedingEvent({ event_id: 'fine-me' }) });
+      const [decision] = await waitFor('the decision', async () => {
+        const d = (await call(first, 'GET', '/api/v1/decisions?event_id=fine-me', { headers: admin })).body.decisions;
+        return d.length > 0 && d;
+      });
+      decisionId = decision.decision_id;
+      assert.equal(decision.approval_status, 'PENDING');
+      assert.deepEqual(decision.actions.map((a: any) => [a.type, a.status]), [['notify_authority', 'COMPLETED'], ['log_event', 'COMPLETED'], ['actuate', 'HELD']]);
+    } finally {
+      await first.close(); // before the deadline: the timer lives only in the store now
+    }
+    assert.equal(received.length, 0, 'nothing was sent while the decision waited for approval');
+
+    const second = await startNode(config, log);
+    try {
+      const admin = { authorization: `Bearer ${second.adminToken}` };
+      const decided = await waitFor('the fail-safe', async () => {
+        const d = (await call(second, 'GET', `/api/v1/decisions/${decisionId!}`, { headers: admin })).body;
+        return d.approval_status === 'AUTO_APPROVED' && d.actions[2].status === 'COMPLETED' && d;
+      });
+      assert.equal(decided.approver_id, 'fail-safe');
+      assert.equal(decided.approval_requests[0].status, 'auto_approved');
+      assert.match(decided.approval_requests[0].notes, /no officer response within 3 seconds → auto_approve_fine/);
+      assert.match(decided.actions[2].result, /HTTP 200/);
+      assert.equal(received.length, 1);
+      assert.deepEqual((received[0] as any).parameters, { fine_inr: 1000 });
+    } finally {
+      await second.close();
+    }
+  });
+});
+
 describe('restart', () => {
   test('windows rebuilt after a restart still correlate an event that arrived before it', async (t) => {
     const db = await createTestDatabase();

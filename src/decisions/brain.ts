@@ -200,8 +200,9 @@ export class LocalBrain implements BrainSink {
     const stats = this.deps.writer.stats();
     if (!stats.busy) this.#lastIdleMs = this.#now();
     // One second of margin: a batch committed just before the writer was seen idle may not
-    // have reached `committed` yet.
-    const checkpoint = this.#lastIdleMs - 1_000;
+    // have reached `committed` yet. Decisions the writer could not store hold the checkpoint
+    // back, so the next start's replay makes them again.
+    const checkpoint = Math.min(this.#lastIdleMs, stats.oldestLostMs ?? Infinity) - 1_000;
     if (checkpoint <= this.#savedCheckpoint) return;
     await this.deps.db
       .insertInto('brain_state')

@@ -33,6 +33,8 @@ export class DecisionWriter {
   #written = 0;
   #duplicates = 0;
   #failed = 0;
+  /** Receipt time of the oldest event whose decision could not be stored (sticky until restart). */
+  #oldestLostMs: number | null = null;
   readonly #now: () => number;
 
   /** Matches waiting beyond this are refused (logged and counted) rather than growing memory without bound. */
@@ -46,6 +48,7 @@ export class DecisionWriter {
     if (matches.length === 0) return;
     if (this.#queue.length + matches.length > DecisionWriter.MAX_QUEUE) {
       this.#failed += matches.length;
+      this.#markLost(matches);
       this.deps.log.error({ dropped: matches.length, queued: this.#queue.length }, 'decision queue full: matches refused; the store is not keeping up');
       return;
     }
@@ -59,8 +62,22 @@ export class DecisionWriter {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  stats(): { written: number; duplicates: number; failed: number; queued: number; busy: boolean } {
-    return { written: this.#written, duplicates: this.#duplicates, failed: this.#failed, queued: this.#queue.length, busy: this.#flushing !== null };
+  stats(): { written: number; duplicates: number; failed: number; queued: number; busy: boolean; oldestLostMs: number | null } {
+    return {
+      written: this.#written,
+      duplicates: this.#duplicates,
+      failed: this.#failed,
+      queued: this.#queue.length,
+      busy: this.#flushing !== null,
+      oldestLostMs: this.#oldestLostMs,
+    };
+  }
+
+  /** Remembers how far back the next start's replay must reach to make lost decisions again. */
+  #markLost(matches: readonly RuleMatch[]): void {
+    for (const m of matches) {
+      for (const e of m.events) if (this.#oldestLostMs === null || e.receivedAtMs < this.#oldestLostMs) this.#oldestLostMs = e.receivedAtMs;
+    }
   }
 
   async #drain(): Promise<void> {
@@ -76,6 +93,7 @@ export class DecisionWriter {
         // The events are stored; a failed write loses no input. The decisions are made again on
         // the next start's replay (dedup keys make that safe); until then, say so loudly.
         this.#failed += batch.length;
+        this.#markLost(batch);
         this.deps.log.error({ err, matches: batch.length }, 'decisions could not be stored; they will be made again from the stored events at the next start');
       }
     }

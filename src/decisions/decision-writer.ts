@@ -1,11 +1,11 @@
-import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import type { Database } from '../store/schema.js';
+import { copyLines } from '../store/copy-text.js';
+import type { CopyInto, Store } from '../store/store.js';
 import { compareMatches, planDecision, type DecisionPlan, type PlanContext } from './plan.js';
 import type { DecisionView, RuleMatch } from './types.js';
 
 export interface DecisionWriterDeps {
-  db: Kysely<Database>;
+  store: Pick<Store, 'copyTransaction'>;
   context: Omit<PlanContext, 'nowMs'>;
   /** After commit: the decision is stored; its PENDING actions go to the dispatcher, its earliest fail-safe timer to the timers. */
   onDecided(view: DecisionView, dispatch: string[], firstTimerAtMs: number | null): void;
@@ -13,7 +13,7 @@ export interface DecisionWriterDeps {
   now?: () => number;
 }
 
-/** Rows per multi-row INSERT: well under PostgreSQL's 65,535 bind parameters at ~20 columns. */
+/** Dedup keys looked up per query. */
 const CHUNK = 1000;
 
 /**
@@ -24,7 +24,11 @@ const CHUNK = 1000;
  * and dispatched first. One transaction holds a decision, its actions and everything its
  * internal actions do (approval request, named log, outbox message, fail-safe timers).
  *
- * A decision whose dedup key exists already (a replay after a restart) is skipped whole.
+ * A decision whose dedup key exists already (a replay after a restart) is skipped whole: the
+ * keys are looked up first, then every table is written by COPY in the same transaction (about
+ * half the cost of multi-row INSERTs on PGlite, measured). One writer per node writes its
+ * tenant's decisions, so nothing can insert the same key between the lookup and the COPY; the
+ * unique index would still refuse it, failing that write loudly rather than deciding twice.
  */
 export class DecisionWriter {
   #queue: RuleMatch[] = [];
@@ -109,23 +113,20 @@ export class DecisionWriter {
     for (const p of plans) if (!unique.has(p.decision.dedup_key)) unique.set(p.decision.dedup_key, p);
     const candidates = [...unique.values()];
 
-    const stored = await this.deps.db.transaction().execute(async (tx) => {
-      const inserted = new Set<string>();
+    const stored = await this.deps.store.copyTransaction(async (tx, copy) => {
+      const existing = new Set<string>();
       for (let i = 0; i < candidates.length; i += CHUNK) {
-        const rows = await tx
-          .insertInto('decisions')
-          .values(candidates.slice(i, i + CHUNK).map((p) => p.decision))
-          .onConflict((oc) => oc.columns(['tenant_id', 'dedup_key']).doNothing())
-          .returning('decision_id')
-          .execute();
-        for (const r of rows) inserted.add(r.decision_id);
+        const keys = candidates.slice(i, i + CHUNK).map((p) => p.decision.dedup_key);
+        const rows = await tx.selectFrom('decisions').select('dedup_key').where('tenant_id', '=', this.deps.context.tenantId).where('dedup_key', 'in', keys).execute();
+        for (const r of rows) existing.add(r.dedup_key);
       }
-      const kept = candidates.filter((p) => inserted.has(p.decision.decision_id));
-      await insertChunks(tx, 'actions', kept.flatMap((p) => p.actions));
-      await insertChunks(tx, 'approval_requests', kept.flatMap((p) => p.approvals));
-      await insertChunks(tx, 'event_logs', kept.flatMap((p) => p.logs));
-      await insertChunks(tx, 'outbox', kept.flatMap((p) => p.outbox));
-      await insertChunks(tx, 'timers', kept.flatMap((p) => p.timers));
+      const kept = candidates.filter((p) => !existing.has(p.decision.dedup_key));
+      await copyTable(copy, 'decisions', kept.map((p) => p.decision));
+      await copyTable(copy, 'actions', kept.flatMap((p) => p.actions));
+      await copyTable(copy, 'approval_requests', kept.flatMap((p) => p.approvals));
+      await copyTable(copy, 'event_logs', kept.flatMap((p) => p.logs));
+      await copyTable(copy, 'outbox', kept.flatMap((p) => p.outbox));
+      await copyTable(copy, 'timers', kept.flatMap((p) => p.timers));
       return kept;
     });
 
@@ -138,12 +139,9 @@ export class DecisionWriter {
   }
 }
 
-async function insertChunks<T extends 'actions' | 'approval_requests' | 'event_logs' | 'outbox' | 'timers'>(
-  tx: Kysely<Database>,
-  table: T,
-  rows: Array<Parameters<ReturnType<Kysely<Database>['insertInto']>['values']>[0]>,
-): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    await tx.insertInto(table).values(rows.slice(i, i + CHUNK) as never).execute();
-  }
+/** COPYs plan rows into `table`; the columns are those of the first row (every plan row of a table has the same). */
+async function copyTable(copy: CopyInto, table: string, rows: ReadonlyArray<object>): Promise<void> {
+  if (rows.length === 0) return;
+  const columns = Object.keys(rows[0]!);
+  await copy(table, columns, copyLines(rows as ReadonlyArray<Record<string, unknown>>, columns));
 }

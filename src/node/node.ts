@@ -167,7 +167,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     },
   });
   const decisions = new DecisionWriter({
-    db,
+    store,
     context: { tenantId: config.tenantId, nodeId: config.nodeId, layer: LAYER_NAMES[config.role], maxAttempts: (target) => targets.get(target).maxAttempts },
     onDecided: (view, dispatch, firstTimerAtMs) => {
       metrics.decisionsMade.inc({ kind: view.rule.kind, severity: view.severity ?? 'none' });

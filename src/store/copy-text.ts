@@ -29,3 +29,20 @@ export function copyField(value: string | number | boolean | null | undefined): 
 export function copyJson(json: string): string {
   return json.includes('\\') ? json.replaceAll('\\', '\\\\') : json;
 }
+
+/**
+ * Rows of plain values as COPY text, columns in the given order: Date as ISO 8601, null and
+ * undefined as NULL, strings escaped (JSON columns arrive as JSON text).
+ */
+export function copyLines(rows: ReadonlyArray<Record<string, unknown>>, columns: readonly string[]): string {
+  let text = '';
+  for (const row of rows) {
+    for (let i = 0; i < columns.length; i++) {
+      const v = row[columns[i]!];
+      if (i > 0) text += '\t';
+      text += v instanceof Date ? v.toISOString() : copyField(v as string | number | boolean | null | undefined);
+    }
+    text += '\n';
+  }
+  return text;
+}

@@ -20,8 +20,17 @@ export interface Store {
    * they are committed.
    */
   copyRows(table: string, columns: readonly string[], text: string | readonly string[]): Promise<void>;
+  /**
+   * Runs `fn` in one transaction in which both queries (`tx`) and COPYs (`copy`) take part:
+   * committed together or not at all. For writes of many rows into several tables at once
+   * (a group of decisions), where COPY costs about half of multi-row INSERTs on PGlite.
+   */
+  copyTransaction<T>(fn: (tx: Kysely<Database>, copy: CopyInto) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+/** COPY `text` (COPY text format, see copy-text.ts) into `table` (`columns` in order). */
+export type CopyInto = (table: string, columns: readonly string[], text: string) => Promise<void>;
 
 export interface StoreOptions {
   /** `postgres://…` selects PostgreSQL; otherwise PGlite in `dataDir` (null: in memory). */
@@ -71,6 +80,10 @@ async function openPglite(dataDir: string | null): Promise<Store> {
         release();
       }
     },
+    // The kysely transaction holds the mutex (one connection), so COPYs sent straight to the
+    // client inside it run in that same transaction.
+    copyTransaction: (fn) =>
+      db.transaction().execute((tx) => fn(tx, async (table, columns, text) => void (await client.copy(`copy ${table} (${columns.join(', ')}) from '/dev/blob'`, text)))),
     close: () => db.destroy(),
   };
 }
@@ -99,6 +112,31 @@ function openPostgres(url: string, poolSize: number): Store {
             stream.end();
           }
         });
+      } finally {
+        client.release();
+      }
+    },
+    async copyTransaction(fn) {
+      const client = await pool.connect();
+      // kysely on this one client, so its queries and the COPY streams share the transaction;
+      // `release` is a no-op here because the client goes back to the pool below.
+      const single = { connect: async () => ({ query: client.query.bind(client), release: () => {} }), end: async () => {} };
+      const tx = new Kysely<Database>({ dialect: new PostgresDialect({ pool: single as unknown as pg.Pool }) });
+      const copy: CopyInto = (table, columns, text) =>
+        new Promise<void>((resolve, reject) => {
+          const stream = client.query(copyStreams.from(`copy ${table} (${columns.join(', ')}) from stdin`));
+          stream.on('error', reject);
+          stream.on('finish', resolve);
+          stream.end(text);
+        });
+      try {
+        await client.query('begin');
+        const result = await fn(tx, copy);
+        await client.query('commit');
+        return result;
+      } catch (err) {
+        await client.query('rollback').catch(() => {});
+        throw err;
       } finally {
         client.release();
       }

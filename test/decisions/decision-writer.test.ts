@@ -21,7 +21,7 @@ test('a replayed match is not decided twice; a write that fails is counted and r
   const store = await openStore({ dataDir: db.dataDir, databaseUrl: db.databaseUrl });
   const decided: DecisionView[] = [];
   const writer = new DecisionWriter({
-    db: store.db,
+    store,
     context: { tenantId: 'default', nodeId: 'n', layer: 'LOCAL', maxAttempts: () => 5 },
     onDecided: (view) => decided.push(view),
     log: pino({ level: 'silent' }),

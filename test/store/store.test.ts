@@ -40,6 +40,7 @@ async function harness(): Promise<Harness> {
         kind: store.kind,
         db: store.db,
         copyRows: (table, columns, text) => store.copyRows(table, columns, text),
+        copyTransaction: (fn) => store.copyTransaction(fn),
         async close() {
           open.delete(store);
           await close();
@@ -174,6 +175,10 @@ class InstrumentedStore implements Store {
   }
   get db() {
     return this.inner.db;
+  }
+
+  copyTransaction<T>(fn: Parameters<Store['copyTransaction']>[0] & ((...args: any[]) => Promise<T>)): Promise<T> {
+    return this.inner.copyTransaction(fn);
   }
 
   hold(): void {

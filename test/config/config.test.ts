@@ -301,4 +301,7 @@ it('the example config file in examples/ loads as it is shipped', async () => {
   assert.equal(config.nodeId, 'chennai-w119-brain');
   assert.equal(config.ingest.groupCommitMaxRows, 20000);
   assert.equal(config.mqtt.wsPath, '/mqtt');
+  assert.equal(config.rulesDir, 'examples/rules');
+  assert.equal(config.brain.reportWindowMs, 15 * 60_000);
+  assert.equal(config.actions.targets.traffic_control_system?.kind, 'webhook');
 });

@@ -15,9 +15,9 @@ import { createTestDatabase } from '../test/helpers/store.js';
 // @ts-expect-error plain ESM helper shared with the test runner
 import { findPostgresBin, startCluster } from '../scripts/pg-cluster.mjs';
 import { machine, markdownTable, progress } from './report.js';
-import { runCityPeer, type CityPeerResult } from './brain/city-peer.js';
-import { runNodeRedPeer, type NodeRedPeerResult } from './brain/node-red-peer.js';
-import { PLUGIN_IDS, expectedTriggerFraction, generateEvents, registrations, ruleNames } from './brain/workload.js';
+import { runCityPeer } from './brain/city-peer.js';
+import { runNodeRedPeer } from './brain/node-red-peer.js';
+import { PLUGIN_IDS, type BrainRunResult, expectedTriggerFraction, generateEvents, registrations, ruleNames } from './brain/workload.js';
 
 const TARGET_EPS = 100_000;
 const TARGET_P95_MS = 100;
@@ -26,7 +26,7 @@ const set = generateEvents(args.events, 2026);
 const triggers = registrations.reduce((n, r) => n + (r.action_definitions as unknown[]).length, 0);
 progress(`workload: ${args.events.toLocaleString('en')} events of ${PLUGIN_IDS.length} plugins, ${triggers} action triggers, ${ruleNames.length} correlation rules`);
 
-type Row = { engine: string; store: string; r: CityPeerResult | NodeRedPeerResult };
+type Row = { engine: string; store: string; r: BrainRunResult };
 const rows: Row[] = [];
 for (const store of args.stores) {
   let cluster: { url: string; stop(): void } | null = null;

@@ -12,7 +12,6 @@
  * received, so the latency is the engine's, not a queue's the feeder built. Every decision is
  * stored before it is published (the decision writer commits first), so persistence is on.
  */
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -20,8 +19,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import WebSocket from 'ws';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { spawnCity, type NodeProcess } from '../../test/helpers/process.js';
-import { LatencyRecorder, progress } from '../report.js';
-import { PLUGIN_IDS, batchEvents, expectedDecisions, generateEvents, writeWorkloadFiles, type Batch, type EventSet, type Expected } from './workload.js';
+import { cpuSeconds, LatencyRecorder, progress } from '../report.js';
+import { PLUGIN_IDS, batchEvents, expectedDecisions, generateEvents, writeWorkloadFiles, type Batch, type BrainRunResult, type EventSet } from './workload.js';
 
 export interface CityPeerOptions {
   events: EventSet;
@@ -36,21 +35,9 @@ export interface CityPeerOptions {
   profileDir?: string;
 }
 
-export interface CityPeerResult {
-  events: number;
-  batchSize: number;
-  eventsPerSec: number;
-  eventsPerSecAcked: number;
-  decisions: number;
-  expectedDecisions: number;
-  missing: number;
-  extra: number;
-  byRule: Record<string, { got: number; expected: number }>;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
+export interface CityPeerResult extends BrainRunResult {
+  /** CPU seconds of the node process (all its threads) during the measured run, and the wall time. */
   cpu: { nodeSec: number; wallSec: number };
-  notes: string[];
 }
 
 interface Received {
@@ -221,6 +208,7 @@ export async function runCityPeer(opts: CityPeerOptions): Promise<CityPeerResult
     const missing = matched.reduce((n, m) => n + (m ? 0 : 1), 0);
     const errors = node.output().split('\n').filter((l) => /"level":(50|60)/.test(l));
     if (errors.length > 0) notes.push(`the node logged ${errors.length} errors; first: ${errors[0]!.slice(0, 300)}`);
+    notes.push(`the node used ${nodeSec.toFixed(1)} CPU s over ${wallSec.toFixed(1)} s (${(nodeSec / wallSec).toFixed(2)} cores; database server processes not counted)`);
     if (beforeAck > 0) notes.push(`${beforeAck} decisions arrived before their message's PUBACK (counted as 0 ms)`);
     if (slow.size > 0) notes.push(`decisions later than 1 s, by rule: ${[...slow].map(([r, n]) => `${r} ${n}`).join(', ')}`);
     if (expected.absencePending > 0) notes.push(`${expected.absencePending} absence triggers still waiting at the end (no decision expected)`);
@@ -293,18 +281,7 @@ async function feed(
   return { firstMs, lastAckMs };
 }
 
-/** CPU seconds (user + system) a process has used, from /proc (Linux). */
-function cpuSeconds(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-export type { Expected };

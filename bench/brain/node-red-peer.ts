@@ -36,7 +36,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { compileCondition } from '../../src/rules/expression.js';
-import { LatencyRecorder, machine, markdownTable, progress } from '../report.js';
+import { cpuSeconds, LatencyRecorder, machine, markdownTable, progress } from '../report.js';
 import {
   PLUGIN_IDS,
   batchEvents,
@@ -45,6 +45,7 @@ import {
   generateEvents,
   registrations,
   type Batch,
+  type BrainRunResult,
   type EventSet,
   type Expected,
 } from './workload.js';
@@ -84,32 +85,15 @@ export interface NodeRedPeerOptions {
   expected?: Expected;
 }
 
-export interface NodeRedPeerResult {
+export interface NodeRedPeerResult extends BrainRunResult {
   mode: 'closed' | 'open';
   feedRatePerSec: number | null;
-  events: number;
-  batchSize: number;
-  /** Events / (first publish → last decision received, or last PUBACK if later). */
-  eventsPerSec: number;
-  /** Events / (first publish → last PUBACK). */
-  eventsPerSecAcked: number;
-  decisions: number;
-  expectedDecisions: number;
-  /** Decisions received and expected, by rule id (action triggers: `plugin:{model_id}@{version}#{index}`). */
-  byRule: Record<string, { got: number; expected: number }>;
   /** Decisions found in Node-RED's decision log for the measured run. */
   fileDecisions: number;
-  /** Decisions expected but not received / received but not expected (by rule, event and cause). */
-  missing: number;
-  extra: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
   /** Latency by second of the measured run (from the first publish): decisions received in that second and their p95. */
   timeline: Array<{ second: number; decisions: number; p95Ms: number }>;
   /** CPU seconds during the measured run, and the wall time it took. */
   cpu: { nodeRedSec: number; mosquittoSec: number; feederSec: number; wallSec: number };
-  notes: string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -268,19 +252,6 @@ async function startNodeRed(redJs: string, dir: string, brokerPort: number, deci
   const proc = start('node-red', process.execPath, [...nodeArgs, redJs, '--userDir', dir, '--settings', join(dir, 'settings.js'), '--port', String(port), '--no-telemetry'], dir);
   await waitFor('Node-RED to start its flows and connect to the broker', () => /Started flows/.test(proc.output()) && /Connected to broker/.test(proc.output()), 60_000, proc);
   return proc;
-}
-
-/** CPU seconds (user + system) of a process so far, from /proc (Linux); NaN elsewhere. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[11], fields[12] = utime, stime (fields 14 and 15 of proc(5), counted from the state field).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

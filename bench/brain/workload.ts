@@ -1177,6 +1177,27 @@ function readPath(e: Record<string, unknown>, path: string): unknown {
   return o;
 }
 
+/** What a run of either engine reports (bench/brain/city-peer.ts, node-red-peer.ts). */
+export interface BrainRunResult {
+  events: number;
+  batchSize: number;
+  /** Events / (first publish → last decision received, or last PUBACK if later). */
+  eventsPerSec: number;
+  /** Events / (first publish → last PUBACK). */
+  eventsPerSecAcked: number;
+  decisions: number;
+  expectedDecisions: number;
+  /** Decisions expected but not received / received but not expected. */
+  missing: number;
+  extra: number;
+  /** Decisions received and expected, by rule id (action triggers: `plugin:{model_id}@{version}#{index}`). */
+  byRule: Record<string, { got: number; expected: number }>;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  notes: string[];
+}
+
 /**
  * What both engines must decide for these batches, in arrival order. Conditions are evaluated
  * by the project's rule compiler (src/rules/expression.ts) on the rule texts; windows by brute

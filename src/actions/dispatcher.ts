@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Logger } from 'pino';
+import { actionView } from '../decisions/views.js';
 import type { ActionStatus, ActionView } from '../decisions/types.js';
 import type { ActionsTable, Database } from '../store/schema.js';
 import { backoffMs } from './backoff.js';
@@ -429,7 +430,7 @@ export class ActionDispatcher {
 
   #emit(row: ActionRow, zoneId: string | null): void {
     try {
-      this.#onUpdate(toView(row), zoneId);
+      this.#onUpdate(actionView(row), zoneId);
     } catch (err) {
       this.#log.error({ err, action_id: row.action_id }, 'action update listener failed');
     }
@@ -437,22 +438,6 @@ export class ActionDispatcher {
 }
 
 /** Seed 001 §10.1 Action, as the API shows it. */
-export function toView(row: ActionRow): ActionView {
-  return {
-    action_id: row.action_id,
-    decision_id: row.decision_id,
-    position: row.position,
-    type: row.type,
-    target_system: row.target_system,
-    parameters: row.parameters ?? {},
-    status: row.status as ActionStatus,
-    attempts: row.attempts,
-    executed_at_ms: row.executed_at === null ? null : new Date(row.executed_at).getTime(),
-    result: row.result,
-    last_error: row.last_error,
-  };
-}
-
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -181,7 +181,8 @@ export function prepareBatch(
         eventId, pluginId: plugin.modelId, pluginVersion: plugin.version, eventType,
         severity: env.severity, confidence: env.confidence, tsMs, receivedAtMs,
         zoneId, lat: env.lat, lng: env.lng,
-        triggers: triggers ?? [], roles: roles.length > 0 ? [...roles] : [],
+        // A screen returns a fresh array when the event fits a role (and a shared empty one otherwise).
+        triggers: triggers ?? [], roles: roles.length > 0 ? (roles as RoleHit[]) : [],
       };
       if (resource !== undefined) summary.resource = resource;
       screened.push(summary);

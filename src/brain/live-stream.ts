@@ -6,7 +6,8 @@ import type { BrainBus } from '../decisions/bus.js';
 import type { BrainUpdate, DecisionView } from '../decisions/types.js';
 import { cityError } from '../errors.js';
 import type { ZoneService } from '../geo/zone-service.js';
-import { decisionEventTypes, eventView, SEVERITY_LEVELS, severityRank, type SeverityLevel } from './state-store.js';
+import { SEVERITY_LEVELS, severityRank, type SeverityLevel } from '../events/severity.js';
+import { decisionEventTypes, eventView } from './state-store.js';
 
 /**
  * The live stream for dashboards (DESIGN.md "Data flow of a Local Brain": "live updates

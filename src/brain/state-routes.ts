@@ -3,7 +3,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { cityError } from '../errors.js';
 import type { ZoneService } from '../geo/zone-service.js';
 import type { AggregationReporter } from './aggregation.js';
-import { SEVERITY_LEVELS, type StateStore } from './state-store.js';
+import { SEVERITY_LEVELS } from '../events/severity.js';
+import type { StateStore } from './state-store.js';
 
 export interface StateRouteOptions {
   state: StateStore;

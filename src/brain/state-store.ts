@@ -4,6 +4,7 @@ import type { ActionStatus, ActionView, BrainUpdate, DecisionView, EventSummary,
 import { cityError } from '../errors.js';
 import type { ZoneService } from '../geo/zone-service.js';
 import type { Database } from '../store/schema.js';
+import { severityRank, type SeverityLevel } from '../events/severity.js';
 
 /**
  * The Local State Store (seed 001 §3.2: "maintains context about recent events and the current
@@ -57,24 +58,6 @@ export type StateStoreOptions = {
 } & Partial<StateLimits>;
 
 type StateLimits = { -readonly [K in keyof typeof STATE_DEFAULTS]: number };
-
-/** low < medium < high < critical, with CAP 1.2's Minor/Moderate/Severe/Extreme as synonyms. */
-export const SEVERITY_LEVELS = ['low', 'medium', 'high', 'critical'] as const;
-export type SeverityLevel = (typeof SEVERITY_LEVELS)[number];
-const SEVERITY_RANK = new Map<string, number>([
-  ['low', 1], ['minor', 1], ['medium', 2], ['moderate', 2], ['high', 3], ['severe', 3], ['critical', 4], ['extreme', 4],
-]);
-
-/**
- * 0 for no or an unknown severity, so a `min_severity` filter leaves those out.
- *
- * @example
- *   severityRank('HIGH') >= severityRank('medium'); // → true
- */
-export function severityRank(severity: string | null | undefined): number {
-  if (!severity) return 0;
-  return SEVERITY_RANK.get(severity) ?? SEVERITY_RANK.get(severity.toLowerCase()) ?? 0;
-}
 
 /** An event as the API and the live stream show it (snake_case, like DecisionView). */
 export interface EventView {

@@ -8,7 +8,7 @@ import type { RuleRegistry } from '../rules/rule-registry.js';
 import type { Database } from '../store/schema.js';
 import type { BrainBus } from './bus.js';
 import type { DecisionWriter } from './decision-writer.js';
-import type { EventSummary, ResourceUpdate, RuleMatch, ScreenedEvent } from './types.js';
+import type { EventSummary, ResourceUpdate, RoleHit, RuleMatch, ScreenedEvent } from './types.js';
 
 /** What the brain tells the state store (src/brain/state-store.ts). */
 export interface StateHooks {
@@ -62,6 +62,7 @@ export class LocalBrain implements BrainSink {
   constructor(private readonly deps: LocalBrainDeps) {
     this.#now = deps.now ?? Date.now;
     this.#lastIdleMs = this.#now();
+    deps.rules.onChange(() => deps.cep.setRules(deps.rules.specs()));
   }
 
   wantsSummaries(): boolean {
@@ -126,7 +127,6 @@ export class LocalBrain implements BrainSink {
     this.#tick.unref();
     this.#checkpointTimer = setInterval(() => void this.#saveCheckpoint().catch((err) => this.deps.log.warn({ err }, 'brain checkpoint not saved')), CHECKPOINT_MS);
     this.#checkpointTimer.unref();
-    this.deps.rules.onChange(() => this.deps.cep.setRules(this.deps.rules.specs()));
   }
 
   /** Replays stored events into the engine (see the class comment). Returns how many. */
@@ -175,7 +175,7 @@ export class LocalBrain implements BrainSink {
           lat: r.lat,
           lng: r.lng,
           triggers: triggers ?? [],
-          roles: [...roles],
+          roles: roles as RoleHit[],
         };
         if (resource) e.resource = resource;
         this.#process(e, matches, runTriggers);

@@ -1,6 +1,7 @@
 import { uuidv7 } from '../events/ids.js';
 import type { Insertable } from 'kysely';
 import type { ActionsTable, ApprovalRequestsTable, DecisionsTable, EventLogsTable, OutboxTable, TimersTable } from '../store/schema.js';
+import { severityRank } from '../events/severity.js';
 import { escalationDelayMs, failSafeOutcome } from './action-triggers.js';
 import type { ActionSpec, ActionStatus, ActionView, ApprovalStatus, DecisionView, RuleMatch } from './types.js';
 
@@ -15,11 +16,8 @@ import type { ActionSpec, ActionStatus, ActionView, ApprovalStatus, DecisionView
  * the reason, so it is seen rather than dropped.
  */
 
-export const SEVERITY_RANK: Record<string, number> = { low: 1, medium: 2, high: 3, critical: 4 };
-
 /** Actions executed by the action dispatcher (outbound webhook or MQTT command). */
 const EXTERNAL_TYPES = new Set(['traffic_reroute', 'actuate', 'notify']);
-const INTERNAL_TYPES = new Set(['log_event', 'escalate', 'notify_authority']);
 
 export interface DecisionPlan {
   view: DecisionView;
@@ -43,7 +41,7 @@ export interface PlanContext {
 
 /** Sort order among simultaneous matches: severity, then rule priority, then the oldest event. */
 export function compareMatches(a: RuleMatch, b: RuleMatch): number {
-  const s = (SEVERITY_RANK[b.severity ?? ''] ?? 0) - (SEVERITY_RANK[a.severity ?? ''] ?? 0);
+  const s = severityRank(b.severity) - severityRank(a.severity);
   if (s !== 0) return s;
   if (a.rulePriority !== b.rulePriority) return b.rulePriority - a.rulePriority;
   return (a.events[0]?.tsMs ?? 0) - (b.events[0]?.tsMs ?? 0);
@@ -53,8 +51,7 @@ export function planDecision(match: RuleMatch, ctx: PlanContext): DecisionPlan {
   const decisionId = uuidv7(ctx.nowMs);
   const now = new Date(ctx.nowMs);
   const trigger = match.events[0];
-  const severityRank = SEVERITY_RANK[match.severity ?? ''] ?? 0;
-  const actionPriority = severityRank * 1000 + Math.max(-999, Math.min(999, match.rulePriority));
+  const actionPriority = severityRank(match.severity) * 1000 + Math.max(-999, Math.min(999, match.rulePriority));
   const needsApproval = match.actions.some((a) => a.type === 'notify_authority' && a.requires_approval === true);
   const approvalStatus: ApprovalStatus = needsApproval ? 'PENDING' : 'NOT_REQUIRED';
   const latencyMs = trigger ? Math.max(0, ctx.nowMs - trigger.receivedAtMs) : null;
@@ -287,11 +284,6 @@ function planAction(spec: ActionSpec, targetSystem: string | null, a: ActionCont
       return { status: spec.requires_approval === true ? 'HELD' : 'PENDING', result: null };
     }
   }
-}
-
-/** Whether the action type is one this node knows how to run (internal or external). */
-export function knownActionType(type: string): boolean {
-  return INTERNAL_TYPES.has(type) || EXTERNAL_TYPES.has(type);
 }
 
 function stringParam(v: unknown): string | null {

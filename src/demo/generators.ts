@@ -1,3 +1,4 @@
+import { SEVERITY_LEVELS } from '../events/severity.js';
 import type { ZoneTree } from '../geo/zones.js';
 import type { ZoneIndex } from '../geo/zone-index.js';
 
@@ -28,7 +29,7 @@ export function sampleSpots(tree: ZoneTree, index: ZoneIndex, count: number, ran
   return spots;
 }
 
-const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
+const SEVERITIES = SEVERITY_LEVELS;
 const PLATE_STATES = ['TN01', 'TN02', 'TN07', 'TN09', 'TN10', 'TN22'];
 
 function pick<T>(items: readonly T[], random: Random): T {

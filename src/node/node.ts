@@ -42,7 +42,8 @@ import { stateRoutes } from '../brain/state-routes.js';
 import { LocalBrain } from '../decisions/brain.js';
 import { BrainBus } from '../decisions/bus.js';
 import { DecisionWriter } from '../decisions/decision-writer.js';
-import { decisionRoutes, decisionView } from '../decisions/routes.js';
+import { decisionRoutes } from '../decisions/routes.js';
+import { decisionView } from '../decisions/views.js';
 import { FailSafeTimers } from '../decisions/timers.js';
 import { RuleRegistry } from '../rules/rule-registry.js';
 import { ruleRoutes } from '../rules/routes.js';
@@ -215,7 +216,9 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   closers.push(() => dispatcher.close());
   await timers.start();
   closers.push(() => timers.close());
-  await reporter.start();
+  // The reporter's catch-up (windows missed while the node was down, counted from the store)
+  // can scan many events; it runs beside the node rather than delaying its start. close() waits for it.
+  void reporter.start().catch((err) => log.error({ err }, 'aggregation reports could not start'));
   closers.push(() => reporter.close());
   let accepting = true;
 

@@ -16,12 +16,12 @@ import type { RoleHit } from '../decisions/types.js';
 import type { CorrelationRuleSpec } from './correlation-types.js';
 import { compileCondition, type CompiledCondition, type CompileOptions } from './expression.js';
 import { parseCondition, type Segment } from './expression-parser.js';
+import { SEVERITY_LEVELS } from '../events/severity.js';
 
 /** The severity scale of events and decisions, lowest first. */
-export const SEVERITY_SCALE: readonly string[] = Object.freeze(['low', 'medium', 'high', 'critical']);
 
 /** How rule conditions are compiled: when a file is read (rule-file.ts) and here, where they run. */
-export const RULE_CONDITION_OPTIONS: CompileOptions = Object.freeze({ orderedEnums: Object.freeze({ severity: SEVERITY_SCALE }) });
+export const RULE_CONDITION_OPTIONS: CompileOptions = Object.freeze({ orderedEnums: Object.freeze({ severity: SEVERITY_LEVELS }) });
 
 interface ScreenRole {
   readonly rule: string;

@@ -92,12 +92,13 @@ import type { ActionSpec } from '../decisions/types.js';
 import type { CorrelationKind, CorrelationRuleSpec, RoleSpec } from './correlation-types.js';
 import { compileCondition } from './expression.js';
 import { parseCondition } from './expression-parser.js';
-import { RULE_CONDITION_OPTIONS, SEVERITY_SCALE } from './role-screen.js';
+import { SEVERITY_LEVELS } from '../events/severity.js';
+import { RULE_CONDITION_OPTIONS } from './role-screen.js';
 
 export const RULE_KINDS: readonly CorrelationKind[] = Object.freeze(['correlation', 'sequence', 'count', 'absence']);
 
 // Declared with the screen, which ingest workers load without this file (and its YAML parser).
-export { RULE_CONDITION_OPTIONS, SEVERITY_SCALE };
+export { RULE_CONDITION_OPTIONS };
 
 export const RULE_LIMITS = Object.freeze({
   maxWindowMs: 24 * 3_600_000,
@@ -591,8 +592,8 @@ function readRule(r: Reader, kind: CorrelationKind, node: YNode, path: string, l
   const description = r.string(f.get('description'), p('description'), 2000);
   const priority = r.integer(f.get('priority'), p('priority'), -1_000_000, 1_000_000) ?? 0;
   const severity = r.string(f.get('severity'), p('severity'));
-  if (severity !== null && !SEVERITY_SCALE.includes(severity)) {
-    r.fail(f.get('severity')!.value, p('severity'), `${show(severity)} is not a severity; allowed values are ${SEVERITY_SCALE.join(', ')}`);
+  if (severity !== null && !(SEVERITY_LEVELS as readonly string[]).includes(severity)) {
+    r.fail(f.get('severity')!.value, p('severity'), `${show(severity)} is not a severity; allowed values are ${SEVERITY_LEVELS.join(', ')}`);
   }
   const enabled = r.boolean(f.get('enabled'), p('enabled')) ?? true;
   const ruleWindow = r.duration(f.get('time_window'), p('time_window'));

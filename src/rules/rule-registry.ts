@@ -232,30 +232,19 @@ export class RuleRegistry {
           version: previous ? previous.version + (same ? 0 : 1) : 1,
           updatedAt: now,
         };
+        const columns = {
+          kind: spec.kind,
+          source_text: record.sourceText,
+          source_file: file,
+          spec: JSON.stringify(spec),
+          enabled: record.enabled,
+          version: record.version,
+          updated_at: now,
+        };
         await tx
           .insertInto('rules')
-          .values({
-            tenant_id: this.tenantId,
-            name: spec.name,
-            kind: spec.kind,
-            source_text: record.sourceText,
-            source_file: file,
-            spec: JSON.stringify(spec),
-            enabled: record.enabled,
-            version: record.version,
-            updated_at: now,
-          })
-          .onConflict((oc) =>
-            oc.columns(['tenant_id', 'name']).doUpdateSet({
-              kind: spec.kind,
-              source_text: record.sourceText,
-              source_file: file,
-              spec: JSON.stringify(spec),
-              enabled: record.enabled,
-              version: record.version,
-              updated_at: now,
-            }),
-          )
+          .values({ tenant_id: this.tenantId, name: spec.name, ...columns })
+          .onConflict((oc) => oc.columns(['tenant_id', 'name']).doUpdateSet(columns))
           .execute();
         out.push(record);
       }

@@ -4,7 +4,7 @@
  */
 import type { EventSummary, RuleMatch } from '../../decisions/types.js';
 import type { CorrelationRuleSpec, RoleSpec } from '../../rules/correlation-types.js';
-import { SEVERITY_SCALE } from '../../rules/role-screen.js';
+import { SEVERITY_LEVELS } from '../../events/severity.js';
 import { distanceM } from './geo.js';
 import type { Entry } from './window.js';
 
@@ -36,7 +36,7 @@ export function buildMatch(spec: CorrelationRuleSpec, parts: readonly Part[], de
       role: role.name,
     });
     if (role.condition !== null) conditions.push({ role: role.name, source: role.condition, values: { ...entry.values } });
-    if (e.severity !== null) rank = Math.max(rank, SEVERITY_SCALE.indexOf(e.severity));
+    if (e.severity !== null) rank = Math.max(rank, (SEVERITY_LEVELS as readonly string[]).indexOf(e.severity));
   }
   return {
     kind: spec.kind,
@@ -47,7 +47,7 @@ export function buildMatch(spec: CorrelationRuleSpec, parts: readonly Part[], de
     triggerEventId: first.eventId,
     events,
     conditions,
-    severity: spec.severity ?? (rank < 0 ? null : SEVERITY_SCALE[rank]!),
+    severity: spec.severity ?? (rank < 0 ? null : SEVERITY_LEVELS[rank]!),
     zoneId: first.zoneId,
     lat: first.lat,
     lng: first.lng,

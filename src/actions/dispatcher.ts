@@ -1,10 +1,12 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { actionView } from '../decisions/views.js';
 import type { ActionStatus, ActionView } from '../decisions/types.js';
-import type { ActionsTable, Database } from '../store/schema.js';
+import type { Database } from '../store/schema.js';
+import { VIEW_COLUMNS, type ActionRow } from './action-rows.js';
 import { backoffMs } from './backoff.js';
 import { deliverMqtt, deliverWebhook, type Delivery, type PublishMqtt } from './delivery.js';
+import { holdCovered, holdResult, releaseCovered, triggerPluginColumn, triggerPluginOf, type Hold, type HoldChange, type HoldCheck, type HoldScope, type HoldSubject } from './holds.js';
 import { Schedule, type Scheduled } from './schedule.js';
 import { fillTopic, type ActionTargets } from './targets.js';
 
@@ -31,6 +33,8 @@ export interface ActionDispatcherDeps {
   publishMqtt: PublishMqtt | null;
   /** Every status change of an action (for the BrainBus: `{ kind: 'action', action, zone_id }`). */
   onUpdate: (view: ActionView, zoneId: string | null) => void;
+  /** Active suspensions (manual override, src/overrides, src/actions/holds.ts): actions they cover wait in SUSPENDED. None when absent. */
+  holds?: HoldCheck | null;
   log: Logger;
   options?: ActionDispatcherOptions;
 }
@@ -47,16 +51,8 @@ export interface ActionDispatcherStats {
   retriesTotal: number;
 }
 
-interface Entry extends Scheduled {
-  zoneId: string | null;
-}
+interface Entry extends Scheduled, HoldSubject {}
 
-type ActionRow = Pick<
-  Selectable<ActionsTable>,
-  'action_id' | 'decision_id' | 'position' | 'type' | 'target_system' | 'parameters' | 'status' | 'attempts' | 'max_attempts' | 'executed_at' | 'result' | 'last_error'
->;
-
-const VIEW_COLUMNS = ['action_id', 'decision_id', 'position', 'type', 'target_system', 'parameters', 'status', 'attempts', 'max_attempts', 'executed_at', 'result', 'last_error'] as const;
 const RUNNABLE = ['PENDING', 'EXECUTING'] as const;
 const INTERRUPTED = 'interrupted: the node stopped before the outcome was known; sending again (at-least-once)';
 /** setTimeout's range is 2^31-1 ms; a later due time is reached by re-arming. */
@@ -96,6 +92,7 @@ export class ActionDispatcher {
   readonly #targets: ActionTargets;
   readonly #publishMqtt: PublishMqtt | null;
   readonly #onUpdate: ActionDispatcherDeps['onUpdate'];
+  readonly #holds: HoldCheck | null;
   readonly #log: Logger;
   readonly #options: { [K in keyof typeof DISPATCHER_DEFAULTS]: number };
 
@@ -121,6 +118,7 @@ export class ActionDispatcher {
     this.#targets = deps.targets;
     this.#publishMqtt = deps.publishMqtt;
     this.#onUpdate = deps.onUpdate;
+    this.#holds = deps.holds ?? null;
     this.#log = deps.log;
     const o = { ...DISPATCHER_DEFAULTS, ...definedOnly(deps.options ?? {}) };
     this.#options = {
@@ -221,13 +219,14 @@ export class ActionDispatcher {
     }
   }
 
-  /** Actions of this tenant still to run, with their decision's zone; `ids` null for all. */
+  /** Actions of this tenant still to run, with what suspensions are checked against; `ids` null for all. */
   async #load(ids: readonly string[] | null): Promise<Entry[]> {
     if (ids !== null && ids.length === 0) return [];
     let query = this.#db
       .selectFrom('actions as a')
       .innerJoin('decisions as d', 'd.decision_id', 'a.decision_id')
-      .select(['a.action_id', 'a.priority', 'a.created_at', 'a.next_attempt_at', 'd.zone_id'])
+      .select(['a.action_id', 'a.priority', 'a.created_at', 'a.next_attempt_at', 'd.zone_id', 'd.rule_id'])
+      .select(triggerPluginColumn)
       .where('a.tenant_id', '=', this.#tenantId)
       .where('a.status', 'in', RUNNABLE);
     if (ids !== null) query = query.where('a.action_id', 'in', ids);
@@ -238,7 +237,33 @@ export class ActionDispatcher {
       createdAtMs: new Date(r.created_at).getTime(),
       dueAtMs: r.next_attempt_at === null ? 0 : new Date(r.next_attempt_at).getTime(),
       zoneId: r.zone_id,
+      ruleId: r.rule_id,
+      pluginId: triggerPluginOf(r.rule_id, r.trigger_plugin_id),
     }));
+  }
+
+  /**
+   * Inside the caller's transaction (a new suspension's), moves the PENDING actions `scope`
+   * covers to SUSPENDED (src/actions/holds.ts). Actions already being sent finish; actions that
+   * become PENDING later are held when they come due. Pass the result to {@link announce} after the commit.
+   */
+  holdCovered(tx: Kysely<Database>, scope: HoldScope, hold: Hold): Promise<HoldChange> {
+    return holdCovered(tx, this.#tenantId, scope, hold);
+  }
+
+  /**
+   * Inside the caller's transaction (a resume's), moves the SUSPENDED actions `scope` covers
+   * back to PENDING, except those another active suspension still holds (the resumed one must
+   * already be gone from the hold check). Pass the result to {@link announce} after the commit.
+   */
+  releaseCovered(tx: Kysely<Database>, scope: HoldScope): Promise<HoldChange> {
+    return releaseCovered(tx, this.#tenantId, scope, this.#holds);
+  }
+
+  /** After a suspend or resume committed: publishes the changed actions and schedules the released ones. */
+  announce(change: HoldChange): void {
+    for (const { row, zoneId } of change.changed) this.#emit(row, zoneId);
+    if (change.released.length > 0) void this.enqueue(change.released).catch((err: unknown) => this.#log.error({ err }, 'could not schedule released actions; the next start picks them up'));
   }
 
   #add(entry: Entry): void {
@@ -279,6 +304,8 @@ export class ActionDispatcher {
 
   /** One attempt: claim (EXECUTING), deliver, record. Never leaves `#known` inconsistent. */
   async #attempt(entry: Entry): Promise<void> {
+    const hold = this.#holds?.holdOf(entry) ?? null;
+    if (hold !== null) return this.#hold(entry, hold);
     let row: ActionRow | undefined;
     try {
       row = await this.#claim(entry.actionId);
@@ -369,6 +396,32 @@ export class ActionDispatcher {
     }
   }
 
+  /**
+   * A suspension covers the action: SUSPENDED instead of sent, attempts unchanged, the result
+   * naming the suspension. It leaves the schedule; resuming makes it PENDING and enqueues it.
+   */
+  async #hold(entry: Entry, hold: Hold): Promise<void> {
+    let row: ActionRow | undefined;
+    try {
+      row = await this.#db
+        .updateTable('actions')
+        .set({ status: 'SUSPENDED', result: holdResult(hold), updated_at: new Date() })
+        .where('action_id', '=', entry.actionId)
+        .where('tenant_id', '=', this.#tenantId)
+        .where('status', 'in', RUNNABLE)
+        .returning(VIEW_COLUMNS)
+        .executeTakeFirst();
+    } catch (err) {
+      this.#log.error({ err, action_id: entry.actionId }, 'could not mark action SUSPENDED; will try again');
+      this.#reschedule(entry, backoffMs(1, this.#options));
+      return;
+    }
+    this.#known.delete(entry.actionId);
+    if (row === undefined) return; // no longer runnable (held in bulk, cancelled, finished)
+    this.#log.info({ action_id: entry.actionId, suspension: hold.suspensionId, kind: hold.kind, target: hold.target }, 'action held by a suspension');
+    this.#emit(row, entry.zoneId);
+  }
+
   /** Marks the action EXECUTING and counts the attempt; undefined when it is no longer runnable. */
   #claim(actionId: string): Promise<ActionRow | undefined> {
     const now = new Date();
@@ -437,7 +490,6 @@ export class ActionDispatcher {
   }
 }
 
-/** Seed 001 §10.1 Action, as the API shows it. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -1,11 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { requires } from '../auth/policy.js';
 import { ActionTargetConfigSchema, TARGET_DEFAULTS, type ActionTargetConfig, type ActionTargets } from './targets.js';
 
 export interface ActionTargetRouteOptions {
   targets: ActionTargets;
-  /** The admin preHandler (`requirePermission(policy, 'admin')`). */
-  authorizeAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   /** Called after every change, for the audit trail and logs. */
   onChange?: (what: 'action-target.put' | 'action-target.delete', name: string, request: FastifyRequest) => void;
 }
@@ -23,7 +22,7 @@ export async function actionTargetRoutes(app: FastifyInstance, opts: ActionTarge
 
   app.get(
     '/api/v1/action-targets',
-    { schema: { summary: 'List configured action targets, and the default for targets not configured', tags: ['actions'], security: SECURITY }, preHandler: opts.authorizeAdmin },
+    { schema: { summary: 'List configured action targets, and the default for targets not configured', tags: ['actions'], security: SECURITY }, config: requires('configure') },
     async () => ({
       targets: targets.list(),
       default: { kind: 'mqtt', topic: TARGET_DEFAULTS.mqttTopic, timeout_ms: TARGET_DEFAULTS.timeoutMs, max_attempts: TARGET_DEFAULTS.maxAttempts },
@@ -32,7 +31,7 @@ export async function actionTargetRoutes(app: FastifyInstance, opts: ActionTarge
 
   app.get<{ Params: { name: string } }>(
     '/api/v1/action-targets/:name',
-    { schema: { summary: 'One configured action target (sensitive header values masked)', tags: ['actions'], params: NameParams, security: SECURITY }, preHandler: opts.authorizeAdmin },
+    { schema: { summary: 'One configured action target (sensitive header values masked)', tags: ['actions'], params: NameParams, security: SECURITY }, config: requires('configure') },
     async (request) => targets.view(request.params.name),
   );
 
@@ -50,7 +49,7 @@ export async function actionTargetRoutes(app: FastifyInstance, opts: ActionTarge
       // 422 ACTION_TARGET_INVALID naming the field (ajv's "must NOT have additional properties"
       // would not say which), the same as a bad target in node config.
       validatorCompiler: () => (value: unknown) => ({ value }),
-      preHandler: opts.authorizeAdmin,
+      config: requires('configure'),
     },
     async (request, reply) => {
       const { target, created } = await targets.put(request.params.name, request.body);
@@ -63,7 +62,7 @@ export async function actionTargetRoutes(app: FastifyInstance, opts: ActionTarge
     '/api/v1/action-targets/:name',
     {
       schema: { summary: "Remove an action target (its actions then go to the default MQTT command topic)", tags: ['actions'], params: NameParams, security: SECURITY },
-      preHandler: opts.authorizeAdmin,
+      config: requires('configure'),
     },
     async (request) => {
       await targets.delete(request.params.name);

@@ -1,15 +1,16 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
- * API keys for plugins and devices. Keys are 32 random bytes, so a fast SHA-256 at rest is
- * enough (argon2 is for low-entropy passwords and would cost ~50 ms on every MQTT connect).
+ * API keys for plugins (`pk_…`) and devices (`dk_…`). Keys are 32 random bytes, so a fast
+ * SHA-256 at rest is enough (argon2 is for low-entropy passwords and would cost ~50 ms on every
+ * MQTT connect).
  * Only the hash and a short display prefix are stored; the key is shown once.
  *
  * @example
  *   const { key, hash, prefix } = newApiKey('pk');   // key: 'pk_3q2…', shown to the vendor once
  *   verifyApiKey(key, hash) // true
  */
-export function newApiKey(kind: 'pk' | 'adm'): { key: string; hash: string; prefix: string } {
+export function newApiKey(kind: 'pk' | 'dk' | 'adm'): { key: string; hash: string; prefix: string } {
   const key = `${kind}_${randomBytes(32).toString('base64url')}`;
   return { key, hash: hashApiKey(key), prefix: key.slice(0, kind.length + 7) };
 }

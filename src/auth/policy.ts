@@ -1,67 +1,281 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { cityError } from '../errors.js';
-import { keyFromHeaders, verifyApiKey } from './api-keys.js';
+import { BlockList, isIP } from 'node:net';
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
+import { CityError, cityError } from '../errors.js';
+import type { ZoneTree } from '../geo/zones.js';
+import { hashApiKey, keyFromHeaders, verifyApiKey } from './api-keys.js';
+import type { AccessTokens } from './access-tokens.js';
+import { ANONYMOUS, actorId, isSuperAdmin, tenantOf, type Principal, type UserPrincipal } from './principal.js';
+import { ZoneScope } from './scope.js';
 
 /**
- * The node's authorization policy, in one place (DESIGN.md non-negotiables): every route
- * declares the permission it needs and this decides. Until users and scoped roles arrive,
- * two principals exist: the node administrator (admin token) and a plugin (its API key,
- * which may act only on that plugin: publish its events, register its new versions).
+ * The node's one authorization policy (DESIGN.md non-negotiables; seed 001 §8.3, §13; seed 002
+ * RBAC). Every HTTP route declares the permission it needs in `config.policy`; the hook
+ * installed by `installPolicy` authenticates the caller, decides with `decide()` and attaches
+ * the caller's zone scope, which list routes use to filter and item routes check with
+ * `assertInScope`. A route that declares no policy stops the node at start. The live stream's
+ * WebSocket upgrade is an HTTP route like the others; the MQTT broker asks `decide()` too
+ * (src/auth/mqtt-policy.ts). So the decision — role × level × zone scope × tenant — is made here
+ * and only here.
  */
-export type Permission = 'public' | 'admin' | 'plugin-or-admin';
+export const PERMISSIONS = {
+  public: 'anyone, signed in or not',
+  signed_in: 'any signed-in user (their own profile, sign-out)',
+  ingest: "send events for a plugin: that plugin's key, a device bound to it, or an admin",
+  plugin_publish: "register a plugin or a new version: that plugin's key or a tenant admin",
+  monitor: 'read events, decisions, state, rules and plugins in scope: operators, authorities, tenant admins',
+  respond: 'act on incidents in scope (close them): operators and authorities',
+  approve: 'review, approve, reject and escalate decisions in scope at their level: authorities',
+  override: 'suspend and resume rules, plugins or all automation in scope: authorities and tenant admins',
+  configure: 'change plugins, zones, devices and action targets: tenant admins',
+  configure_rules: 'change correlation rules (city-wide policy, seed §8.3): authorities L3+ and tenant admins',
+  audit: 'read the audit log in scope: authorities L2+ and tenant admins',
+  feedback: "export labelled feedback for retraining: tenant admins and that plugin's key",
+  manage_users: "manage the tenant's users: tenant admins",
+  manage_tenants: 'create tenants and their admins: the super admin',
+} as const;
 
-export type Principal = { kind: 'admin' } | { kind: 'plugin'; pluginId: string } | { kind: 'anonymous' };
+export type Permission = keyof typeof PERMISSIONS;
 
-export interface PolicyDeps {
-  adminTokenHash: string;
-  /** Verifies a plugin key; resolves to the plugin id it belongs to, or null. */
-  pluginForKey(pluginId: string, key: string): boolean;
+export interface RoutePolicy {
+  permission: Permission;
+  /** For ingest, plugin_publish and feedback: the plugin the request acts on. */
+  pluginOf?: (request: FastifyRequest) => string | null;
+  /**
+   * Called with the refusal before it is answered (ingest keeps refused input as a dead
+   * letter). Such routes are checked after the body is read, the others before.
+   */
+  onDenied?: (request: FastifyRequest, error: CityError) => Promise<void>;
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    policy?: RoutePolicy;
+  }
   interface FastifyRequest {
-    principal?: Principal;
+    principal: Principal;
+    scope: ZoneScope;
   }
 }
 
-export function principalOf(request: FastifyRequest, deps: PolicyDeps, pluginId: string | null): Principal {
-  const key = keyFromHeaders(request.headers);
-  if (key === null) return { kind: 'anonymous' };
-  if (verifyApiKey(key, deps.adminTokenHash)) return { kind: 'admin' };
-  if (pluginId !== null && deps.pluginForKey(pluginId, key)) return { kind: 'plugin', pluginId };
-  return { kind: 'anonymous' };
+/** Which roles hold which permission (super admin holds all; tenant and scope checked after). */
+const ROLE_PERMISSIONS: Record<'tenant_admin' | 'operator' | 'citizen', ReadonlySet<Permission>> = {
+  tenant_admin: new Set<Permission>(['signed_in', 'plugin_publish', 'monitor', 'respond', 'override', 'configure', 'configure_rules', 'audit', 'feedback', 'manage_users']),
+  operator: new Set<Permission>(['signed_in', 'monitor', 'respond']),
+  citizen: new Set<Permission>(['signed_in']),
+};
+const AUTHORITY_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>(['signed_in', 'monitor', 'respond', 'approve', 'override']);
+/** Permissions an authority gains from a level up (seed 001 §8.3). */
+const AUTHORITY_MIN_LEVEL: Partial<Record<Permission, number>> = { audit: 2, configure_rules: 3 };
+
+export type Verdict = { allow: true } | { allow: false; error: CityError };
+
+/**
+ * The decision, as a pure function of who asks, what for and on which node. `pluginId` is the
+ * plugin the request acts on, for the permissions that name one.
+ */
+export function decide(principal: Principal, permission: Permission, nodeTenant: string, pluginId: string | null = null): Verdict {
+  if (permission === 'public') return { allow: true };
+  if (principal.kind === 'anonymous') return { allow: false, error: cityError(permission === 'ingest' ? 'AUTH_KEY_MISSING' : 'AUTH_REQUIRED') };
+  if (isSuperAdmin(principal)) return { allow: true };
+  const tenant = tenantOf(principal);
+  if (tenant !== nodeTenant) return { allow: false, error: cityError('AUTH_WRONG_TENANT', { tenant, nodeTenant }) };
+  const deny = (reason: string): Verdict => ({ allow: false, error: cityError('AUTH_FORBIDDEN', { actor: describe(principal), permission, reason, needs: PERMISSIONS[permission] }) });
+
+  switch (principal.kind) {
+    case 'plugin':
+      if (permission === 'ingest' || permission === 'plugin_publish' || permission === 'feedback') {
+        return pluginId === principal.pluginId ? { allow: true } : deny(`the key belongs to plugin ${principal.pluginId}, not ${pluginId ?? 'this route'}`);
+      }
+      return deny('plugin keys may only send their own events, register their own versions and read their own feedback');
+    case 'device':
+      if (permission === 'ingest') {
+        return principal.pluginId !== null && pluginId === principal.pluginId ? { allow: true } : deny(`device ${principal.deviceId} publishes for ${principal.pluginId ?? 'no plugin'}`);
+      }
+      return deny('device keys may only send events for their plugin and receive their commands');
+    case 'user': {
+      if (permission === 'ingest' || permission === 'manage_tenants') return deny(PERMISSIONS[permission]);
+      if (principal.role === 'authority') {
+        const min = AUTHORITY_MIN_LEVEL[permission];
+        if (AUTHORITY_PERMISSIONS.has(permission)) return { allow: true };
+        if (min !== undefined) return (principal.level ?? 0) >= min ? { allow: true } : deny(`it needs level L${min} or above; you are L${principal.level}`);
+        return deny(PERMISSIONS[permission]);
+      }
+      const granted = ROLE_PERMISSIONS[principal.role as 'tenant_admin' | 'operator' | 'citizen'];
+      return granted?.has(permission) ? { allow: true } : deny(PERMISSIONS[permission]);
+    }
+  }
+  return deny('unknown principal');
+}
+
+function describe(p: Principal): string {
+  if (p.kind === 'user') return p.role === 'authority' ? `authority L${p.level} ${p.userId}` : `${p.role} ${p.userId}`;
+  return actorId(p);
+}
+
+/** A key owner as the policy needs it: who, and where the key may be used from. */
+export interface KeyOwner {
+  principal: Principal;
+  keyPrefix: string;
+  allowedSources: readonly string[];
+}
+
+export interface PolicyDeps {
+  nodeTenant: string;
+  adminTokenHash: string;
+  /** The owner of a plugin or device key (looked up by the key's SHA-256), or null. */
+  keyOwner(keyHash: string): KeyOwner | null;
+  accessTokens: AccessTokens;
+  zones: () => ZoneTree;
+}
+
+/** A JWT has three base64url parts; API keys have none of their dots. */
+const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/;
+
+/**
+ * Who sent this request: a Bearer access token (JWT), the admin token, or a plugin / device
+ * key (`X-API-Key` or Bearer). `queryToken` is the credential browsers put in a WebSocket URL
+ * (they cannot set headers there). Throws for credentials that are present but not valid, so
+ * a wrong token is never silently treated as anonymous.
+ */
+export async function authenticate(deps: PolicyDeps, headers: FastifyRequest['headers'], remote: string | null, queryToken: string | null = null): Promise<Principal> {
+  const credential = keyFromHeaders(headers) ?? queryToken;
+  if (credential === null) return ANONYMOUS;
+  if (JWT_SHAPE.test(credential)) {
+    const verdict = await deps.accessTokens.verify(credential);
+    if ('reason' in verdict) throw cityError('AUTH_TOKEN_INVALID', { reason: verdict.reason });
+    return verdict.user;
+  }
+  return authenticateKey(deps, credential, remote);
+}
+
+/** The principal of an API key (the admin token, a plugin's or a device's key). */
+export function authenticateKey(deps: PolicyDeps, key: string, remote: string | null): Principal {
+  if (verifyApiKey(key, deps.adminTokenHash)) return { kind: 'admin_token' };
+  const owner = deps.keyOwner(hashApiKey(key));
+  if (owner === null) throw cityError('AUTH_KEY_INVALID', { pluginId: 'this node' });
+  if (owner.allowedSources.length > 0 && !sourceAllowed(owner.allowedSources, remote)) {
+    throw cityError('AUTH_SOURCE_NOT_ALLOWED', { keyPrefix: owner.keyPrefix, remote: remote ?? 'an unknown address', allowed: owner.allowedSources.join(', ') });
+  }
+  return owner.principal;
+}
+
+/** `allowed` holds addresses and CIDR blocks (IPv4 or IPv6). */
+export function sourceAllowed(allowed: readonly string[], remote: string | null): boolean {
+  if (remote === null) return false;
+  const address = remote.startsWith('::ffff:') && isIP(remote.slice(7)) === 4 ? remote.slice(7) : remote;
+  const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+  const list = new BlockList();
+  for (const entry of allowed) {
+    const [net, bits] = entry.split('/');
+    const entryFamily = isIP(net!) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(net!, entryFamily);
+    else list.addSubnet(net!, Number(bits), entryFamily);
+  }
+  return list.check(address, family);
+}
+
+/** Checks an allow-list entry when it is configured, naming what is wrong. */
+export function sourceEntryProblem(entry: string): string | null {
+  const [net, bits, extra] = entry.split('/');
+  if (extra !== undefined || !net || isIP(net) === 0) return `"${entry}" is not an IP address or CIDR block`;
+  if (bits !== undefined) {
+    const n = Number(bits);
+    const max = isIP(net) === 6 ? 128 : 32;
+    if (!/^\d+$/.test(bits) || n > max) return `"${entry}" has a prefix length outside 0–${max}`;
+  }
+  return null;
+}
+
+/** The zone subtree a principal may see: the whole tenant for admins, machines and unscoped users. */
+export function scopeOf(principal: Principal, zones: ZoneTree): ZoneScope {
+  if (principal.kind === 'user' && principal.scopeZoneId !== null && !isSuperAdmin(principal)) {
+    return ZoneScope.subtree(zones, principal.scopeZoneId);
+  }
+  if (principal.kind === 'device' && principal.zoneId !== null) return ZoneScope.subtree(zones, principal.zoneId);
+  return ZoneScope.ALL;
+}
+
+/** Throws AUTH_OUT_OF_SCOPE unless `zoneId` is inside the request's scope. */
+export function assertInScope(request: FastifyRequest, zoneId: string | null, what: string): void {
+  if (!request.scope.includes(zoneId)) {
+    throw cityError('AUTH_OUT_OF_SCOPE', { what, zoneId: zoneId ?? '(none)', scope: request.scope.describe() });
+  }
 }
 
 /**
- * A preHandler enforcing `permission`. For `plugin-or-admin`, `pluginIdOf` names the plugin the
- * request acts on (from the URL or the body).
+ * A route's `config`, declaring what it needs.
+ *
+ * @example
+ *   app.get('/api/v1/decisions', { schema, config: requires('monitor') }, handler)
  */
-export function requirePermission(
-  deps: PolicyDeps,
-  permission: Permission,
-  pluginIdOf?: (request: FastifyRequest) => string | null,
-) {
-  return async function authorize(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-    if (permission === 'public') return;
-    const pluginId = pluginIdOf ? pluginIdOf(request) : null;
-    const principal = principalOf(request, deps, pluginId);
-    request.principal = principal;
-    if (principal.kind === 'admin') return;
-    if (permission === 'plugin-or-admin' && principal.kind === 'plugin' && principal.pluginId === pluginId) return;
-    if (keyFromHeaders(request.headers) === null) throw cityError('AUTH_REQUIRED');
-    throw cityError('AUTH_KEY_INVALID', { pluginId: pluginId ?? '(admin)' });
-  };
+export function requires(permission: Permission, extra: Omit<RoutePolicy, 'permission'> = {}): { policy: RoutePolicy } {
+  return { policy: { permission, ...extra } };
 }
 
 /**
- * The live stream's check (src/brain/live-stream.ts): the admin token as a Bearer header, or —
- * because browsers cannot set headers on a WebSocket — as the `token` query parameter.
- * Throws AUTH_REQUIRED / AUTH_KEY_INVALID like the HTTP preHandler.
+ * The zone a list or state query is about: the one asked for (which must be in scope), else
+ * the root of the caller's scope (undefined = the whole tenant).
  */
-export function authorizeStream(deps: PolicyDeps, request: FastifyRequest): void {
-  const query = (request.query ?? {}) as Record<string, unknown>;
-  const key = keyFromHeaders(request.headers) ?? (typeof query.token === 'string' && query.token.length > 0 ? query.token : null);
-  if (key === null) throw cityError('AUTH_REQUIRED');
-  if (!verifyApiKey(key, deps.adminTokenHash)) throw cityError('AUTH_KEY_INVALID', { pluginId: '(admin)' });
-  request.principal = { kind: 'admin' };
+export function scopedZone(request: FastifyRequest, asked: string | undefined): string | undefined {
+  if (asked !== undefined) {
+    assertInScope(request, asked, `zone ${asked}`);
+    return asked;
+  }
+  return request.scope.root ?? undefined;
 }
+
+/** One row of the route table the authorization matrix test is built from. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  permission: Permission;
+  websocket: boolean;
+}
+
+/**
+ * Installs the policy on an app: call before any route is registered. Returns the live route
+ * table (every route with its declared permission).
+ */
+export function installPolicy(app: FastifyInstance, deps: PolicyDeps): RouteEntry[] {
+  const table: RouteEntry[] = [];
+  app.decorateRequest('principal', null as never);
+  app.decorateRequest('scope', null as never);
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const config = (route.config ?? {}) as { policy?: RoutePolicy };
+    let policy = config.policy;
+    // The API documentation (swagger-ui's own routes) is public by design, and so are CORS
+    // preflights (browsers send them without credentials; @fastify/cors answers them).
+    if (!policy && (route.url === '/docs' || route.url.startsWith('/docs/'))) policy = { permission: 'public' };
+    if (!policy && route.method === 'OPTIONS') policy = { permission: 'public' };
+    if (!policy) throw new Error(`route ${String(route.method)} ${route.url} declares no authorization policy (config.policy); see src/auth/policy.ts`);
+    route.config = { ...config, policy } as typeof route.config;
+    const websocket = (route as RouteOptions & { websocket?: boolean }).websocket === true;
+    for (const method of [route.method].flat()) table.push({ method: String(method), url: route.url, permission: policy.permission, websocket });
+    const check = async (request: FastifyRequest): Promise<void> => {
+      try {
+        const query = websocket ? ((request.query ?? {}) as Record<string, unknown>) : {};
+        const queryToken = typeof query.access_token === 'string' ? query.access_token : typeof query.token === 'string' ? query.token : null;
+        request.principal =
+          policy.permission === 'public'
+            ? await authenticate(deps, request.headers, request.ip, queryToken).catch(() => ANONYMOUS)
+            : await authenticate(deps, request.headers, request.ip, queryToken);
+        const verdict = decide(request.principal, policy.permission, deps.nodeTenant, policy.pluginOf?.(request) ?? null);
+        if (!verdict.allow) throw verdict.error;
+        request.scope = scopeOf(request.principal, deps.zones());
+      } catch (err) {
+        request.principal ??= ANONYMOUS;
+        request.scope ??= ZoneScope.NONE;
+        if (policy.onDenied && err instanceof CityError) await policy.onDenied(request, err);
+        throw err;
+      }
+    };
+    // Checked before the body is read, unless the decision needs the body (the plugin a
+    // registration names) or a refusal must be kept with its payload (ingest).
+    const hook = policy.onDenied || policy.pluginOf ? 'preHandler' : 'onRequest';
+    const existing = route[hook];
+    route[hook] = existing ? [check, ...[existing].flat()] : [check] as never;
+  });
+  return table;
+}
+
+export type { UserPrincipal };

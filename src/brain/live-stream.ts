@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import websocket from '@fastify/websocket';
 import { Type, type Static } from '@sinclair/typebox';
 import type { WebSocket } from 'ws';
@@ -6,6 +6,7 @@ import type { BrainBus } from '../decisions/bus.js';
 import type { BrainUpdate, DecisionView } from '../decisions/types.js';
 import { cityError } from '../errors.js';
 import type { ZoneService } from '../geo/zone-service.js';
+import { requires, scopedZone } from '../auth/policy.js';
 import { SEVERITY_LEVELS, severityRank, type SeverityLevel } from '../events/severity.js';
 import { decisionEventTypes, eventView } from './state-store.js';
 
@@ -305,7 +306,8 @@ const StreamQuery = Type.Object({
   zone: Type.Optional(Type.String({ maxLength: 64, description: 'a zone id: that zone and everything inside it' })),
   event_type: Type.Optional(Type.String({ maxLength: 2000, description: 'comma list of event types; decisions match on their events’ types or their rule name' })),
   min_severity: Type.Optional(Type.Union(SEVERITY_LEVELS.map((s) => Type.Literal(s)))),
-  token: Type.Optional(Type.String({ maxLength: 200, description: 'the admin token, for browsers (they cannot set headers on a WebSocket)' })),
+  access_token: Type.Optional(Type.String({ maxLength: 4096, description: 'an access token or API key, for browsers (they cannot set headers on a WebSocket)' })),
+  token: Type.Optional(Type.String({ maxLength: 4096, description: 'the same as access_token' })),
 });
 type StreamQuery = Static<typeof StreamQuery>;
 
@@ -322,12 +324,6 @@ export function parseStreamFilters(q: StreamQuery): StreamFilters {
 
 export interface LiveStreamRouteOptions {
   hub: LiveStreamHub;
-  /**
-   * Throws (a CityError) when the request may not open the stream: answered with HTTP 401 before
-   * the upgrade. src/auth/policy.ts `authorizeStream` takes the token from the header or, for
-   * browsers (they cannot set headers on a WebSocket), the `token` query parameter.
-   */
-  authorize: (request: FastifyRequest) => void | Promise<void>;
 }
 
 /**
@@ -352,8 +348,14 @@ export async function liveStreamRoutes(app: FastifyInstance, opts: LiveStreamRou
     {
       websocket: true,
       schema: { summary: 'Live events, decisions and action updates (WebSocket)', tags: ['state'], querystring: StreamQuery },
+      // The policy reads the token from the header or, for browsers (they cannot set headers
+      // on a WebSocket), from `access_token` / `token` in the URL.
+      config: requires('monitor'),
+      // Still HTTP: a zone outside the caller's scope is refused before the upgrade; no zone
+      // means the caller's whole scope.
       preHandler: async (request) => {
-        await opts.authorize(request);
+        const zone = scopedZone(request, request.query.zone);
+        if (zone !== undefined) request.query.zone = zone;
       },
     },
     (socket, request) => {

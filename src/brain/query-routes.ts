@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { sql, type Kysely } from 'kysely';
 import { cityError } from '../errors.js';
+import { assertInScope, requires, scopedZone } from '../auth/policy.js';
 import type { Database } from '../store/schema.js';
 import type { ZoneService } from '../geo/zone-service.js';
 
@@ -9,8 +10,6 @@ export interface QueryRouteOptions {
   db: Kysely<Database>;
   tenantId: string;
   zones: ZoneService;
-  /** Access check for every route here (the node's one policy). */
-  authorize: (request: any, reply: any) => Promise<void>;
 }
 
 const EventsQuery = Type.Object({
@@ -39,15 +38,16 @@ export async function queryRoutes(app: FastifyInstance, opts: QueryRouteOptions)
 
   app.get<{ Querystring: Static<typeof EventsQuery> }>(
     '/api/v1/events',
-    { schema: { summary: 'List stored events', tags: ['events'], querystring: EventsQuery, security: [{ adminToken: [] }] }, preHandler: opts.authorize },
+    { schema: { summary: 'List stored events', tags: ['events'], querystring: EventsQuery, security: [{ adminToken: [] }] }, config: requires('monitor') },
     async (request) => {
       const q = request.query;
       let query = db.selectFrom('events').selectAll().select(sql<string>`seq::text`.as('seq_text')).where('tenant_id', '=', tenantId);
       if (q.from) query = query.where('ts', '>=', new Date(q.from));
       if (q.to) query = query.where('ts', '<', new Date(q.to));
-      if (q.zone) {
-        if (!opts.zones.has(q.zone)) throw cityError('ZONE_NOT_FOUND', { zoneId: q.zone });
-        query = query.where('zone_id', 'in', [...opts.zones.tree.subtreeIds(q.zone)]);
+      const zone = scopedZone(request, q.zone);
+      if (zone) {
+        if (!opts.zones.has(zone)) throw cityError('ZONE_NOT_FOUND', { zoneId: zone });
+        query = query.where('zone_id', 'in', [...opts.zones.tree.subtreeIds(zone)]);
       }
       if (q.plugin) query = query.where('plugin_id', '=', q.plugin);
       if (q.type) query = query.where('event_type', '=', q.type);
@@ -64,7 +64,7 @@ export async function queryRoutes(app: FastifyInstance, opts: QueryRouteOptions)
 
   app.get<{ Params: { event_id: string } }>(
     '/api/v1/events/:event_id',
-    { schema: { summary: 'One stored event', tags: ['events'], params: Type.Object({ event_id: Type.String({ maxLength: 200 }) }), security: [{ adminToken: [] }] }, preHandler: opts.authorize },
+    { schema: { summary: 'One stored event', tags: ['events'], params: Type.Object({ event_id: Type.String({ maxLength: 200 }) }), security: [{ adminToken: [] }] }, config: requires('monitor') },
     async (request) => {
       const row = await db
         .selectFrom('events')
@@ -75,13 +75,14 @@ export async function queryRoutes(app: FastifyInstance, opts: QueryRouteOptions)
         .orderBy('seq', 'desc')
         .executeTakeFirst();
       if (!row) throw cityError('EVENT_NOT_FOUND', { eventId: request.params.event_id });
+      assertInScope(request, row.zone_id, `event ${row.event_id}`);
       return eventView(row);
     },
   );
 
   app.get<{ Querystring: Static<typeof DeadLettersQuery> }>(
     '/api/v1/dead-letters',
-    { schema: { summary: 'List rejected inputs with their reasons', tags: ['events'], querystring: DeadLettersQuery, security: [{ adminToken: [] }] }, preHandler: opts.authorize },
+    { schema: { summary: 'List rejected inputs with their reasons', tags: ['events'], querystring: DeadLettersQuery, security: [{ adminToken: [] }] }, config: requires('configure') },
     async (request) => {
       const q = request.query;
       let query = db.selectFrom('dead_letters').selectAll().select(sql<string>`id::text`.as('id_text')).where('tenant_id', '=', tenantId);

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { CityError, cityError } from '../errors.js';
-import { keyFromHeaders } from '../auth/api-keys.js';
+import { requires } from '../auth/policy.js';
 import type { NodeMetrics } from '../ops/metrics.js';
 import type { PluginRegistry } from '../plugins/registry.js';
 import { decodeContentEncoding, formatFromContentType } from './decode.js';
@@ -55,6 +55,17 @@ export async function webhookRoutes(app: FastifyInstance, opts: WebhookRouteOpti
           207: Type.Object({ accepted: Type.Integer(), rejected: Type.Integer(), results: Type.Array(ItemResultSchema) }),
         },
       },
+      // The plugin's own key (or a device bound to it, or an admin). A refused credential is
+      // kept as a dead letter with the payload, like every other refusal of input.
+      config: requires('ingest', {
+        pluginOf: (request) => (request.params as { plugin_id: string }).plugin_id,
+        onDenied: async (request, error) => {
+          const pluginId = (request.params as { plugin_id: string }).plugin_id;
+          const raw = request.rawBody;
+          const source: InputSource = { transport: 'http', remote: request.ip, contentType: request.headers['content-type'] ?? null };
+          await opts.pipeline.reject(source, opts.registry.has(pluginId) ? pluginId : null, error, raw && raw.bytes.length > 0 ? raw.bytes : null, raw?.size ?? 0);
+        },
+      }),
     },
     async (request, reply) => handleWebhook(request, reply, opts),
   );
@@ -77,9 +88,6 @@ async function handleWebhook(
   let batch: boolean;
   try {
     if (!opts.registry.has(pluginId)) throw cityError('PLUGIN_NOT_FOUND', { pluginId });
-    const key = keyFromHeaders(request.headers);
-    if (key === null) throw cityError('AUTH_KEY_MISSING');
-    if (!opts.registry.verifyKey(pluginId, key)) throw cityError('AUTH_KEY_INVALID', { pluginId });
     const plugin = opts.registry.forIngest(pluginId, request.query.version);
     if (raw.overLimit) throw cityError('PAYLOAD_TOO_LARGE', { size: raw.size, limit: opts.maxBodyBytes });
     const format = formatFromContentType(contentType ?? undefined);

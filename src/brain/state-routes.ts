@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { cityError } from '../errors.js';
+import { assertInScope, requires, scopedZone } from '../auth/policy.js';
 import type { ZoneService } from '../geo/zone-service.js';
 import type { AggregationReporter } from './aggregation.js';
 import { SEVERITY_LEVELS } from '../events/severity.js';
@@ -10,8 +11,6 @@ export interface StateRouteOptions {
   state: StateStore;
   reporter: AggregationReporter;
   zones: ZoneService;
-  /** Access check for every route here (the node's one policy). */
-  authorizeAdmin: (request: any, reply: any) => Promise<void>;
 }
 
 const Zone = Type.String({ maxLength: 64, description: 'a zone id; includes every zone inside it' });
@@ -56,47 +55,48 @@ export async function stateRoutes(app: FastifyInstance, opts: StateRouteOptions)
         querystring: StateQuery,
         security,
       },
-      preHandler: opts.authorizeAdmin,
+      config: requires('monitor'),
     },
     async (request) => {
-      zoneIds(request.query.zone);
-      return state.snapshot(request.query.zone);
+      const zone = scopedZone(request, request.query.zone);
+      zoneIds(zone);
+      return state.snapshot(zone);
     },
   );
 
   app.get<{ Querystring: Static<typeof IncidentsQuery> }>(
     '/api/v1/state/incidents',
-    { schema: { summary: 'Active incidents (open decisions), newest first', tags: ['state'], querystring: IncidentsQuery, security }, preHandler: opts.authorizeAdmin },
+    { schema: { summary: 'Active incidents (open decisions), newest first', tags: ['state'], querystring: IncidentsQuery, security }, config: requires('monitor') },
     async (request) => {
       const q = request.query;
-      return state.incidents({ zoneIds: zoneIds(q.zone), minSeverity: q.min_severity, limit: q.limit });
+      return state.incidents({ zoneIds: zoneIds(scopedZone(request, q.zone)), minSeverity: q.min_severity, limit: q.limit });
     },
   );
 
   app.post<{ Params: Static<typeof CloseParams> }>(
     '/api/v1/state/incidents/:decisionId/close',
-    { schema: { summary: "Close an incident: its decision's status becomes closed", tags: ['state'], params: CloseParams, security }, preHandler: opts.authorizeAdmin },
-    async (request) => state.closeIncident(request.params.decisionId),
+    { schema: { summary: "Close an incident: its decision's status becomes closed", tags: ['state'], params: CloseParams, security }, config: requires('respond') },
+    async (request) => state.closeIncident(request.params.decisionId, (zoneId) => assertInScope(request, zoneId, `incident ${request.params.decisionId}`)),
   );
 
   app.get<{ Querystring: Static<typeof ResourcesQuery> }>(
     '/api/v1/state/resources',
-    { schema: { summary: 'Response resources (ambulances, fire trucks, …) and their status', tags: ['state'], querystring: ResourcesQuery, security }, preHandler: opts.authorizeAdmin },
+    { schema: { summary: 'Response resources (ambulances, fire trucks, …) and their status', tags: ['state'], querystring: ResourcesQuery, security }, config: requires('monitor') },
     async (request) => {
       const q = request.query;
-      return state.resources({ zoneIds: zoneIds(q.zone), type: q.type, status: q.status, limit: q.limit });
+      return state.resources({ zoneIds: zoneIds(scopedZone(request, q.zone)), type: q.type, status: q.status, limit: q.limit });
     },
   );
 
   app.get<{ Querystring: Static<typeof ReportsQuery> }>(
     '/api/v1/reports',
-    { schema: { summary: 'Aggregation reports for the parent layer (seed 001 §3.4), newest first', tags: ['state'], querystring: ReportsQuery, security }, preHandler: opts.authorizeAdmin },
+    { schema: { summary: 'Aggregation reports for the parent layer (seed 001 §3.4), newest first', tags: ['state'], querystring: ReportsQuery, security }, config: requires('monitor') },
     async (request) => reporter.list({ limit: request.query.limit, before: request.query.before }),
   );
 
   app.get(
     '/api/v1/reports/latest',
-    { schema: { summary: 'The newest aggregation report ({ report: null } before the first window has ended)', tags: ['state'], security }, preHandler: opts.authorizeAdmin },
+    { schema: { summary: 'The newest aggregation report ({ report: null } before the first window has ended)', tags: ['state'], security }, config: requires('monitor') },
     async () => ({ report: await reporter.latest() }),
   );
 }

@@ -664,7 +664,15 @@ export class StateStore {
    * Closes an incident by hand: the decision's row gets status 'closed' and it leaves the
    * active set. @throws CITY_ERR_DECISION_NOT_FOUND
    */
-  async closeIncident(decisionId: string): Promise<{ decision_id: string; status: 'closed'; was_active: boolean }> {
+  async closeIncident(decisionId: string, checkZone: (zoneId: string | null) => void = () => {}): Promise<{ decision_id: string; status: 'closed'; was_active: boolean }> {
+    const row = await this.#o.db
+      .selectFrom('decisions')
+      .select('zone_id')
+      .where('tenant_id', '=', this.#o.tenantId)
+      .where('decision_id', '=', decisionId)
+      .executeTakeFirst();
+    if (!row) throw cityError('DECISION_NOT_FOUND', { decisionId });
+    checkZone(row.zone_id);
     const result = await this.#o.db
       .updateTable('decisions')
       .set({ status: 'closed' })

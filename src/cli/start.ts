@@ -114,7 +114,7 @@ function printBanner(node: Awaited<ReturnType<typeof startNode>>, simulating: bo
     `  Zones         ${node.zones.tree.size} zones   ${node.url}/api/v1/zones`,
     `  Rules         ${node.rules.list().length} correlation rules   ${node.url}/api/v1/rules`,
     `  Decisions     ${node.url}/api/v1/decisions   state ${node.url}/api/v1/state   reports ${node.url}/api/v1/reports`,
-    `  Live stream   ${node.url.replace('http', 'ws')}/api/v1/stream?token=<admin token>`,
+    `  Live stream   ${node.url.replace('http', 'ws')}/api/v1/stream?access_token=<access token or admin token>`,
     '',
     node.adminToken ? `  Admin token   ${node.adminToken}   (kept in ${node.adminTokenFile})` : `  Admin token   set by configuration`,
   ];
@@ -122,6 +122,10 @@ function printBanner(node: Awaited<ReturnType<typeof startNode>>, simulating: bo
   if (keys.length > 0) {
     lines.push('', '  Plugin keys (shown once):');
     for (const [id, key] of keys) lines.push(`    ${id.padEnd(32)} ${key}`);
+  }
+  if (node.demoUsers) {
+    lines.push('', `  Demo users    sign in at POST ${node.url}/api/v1/auth/login (passwords in ${node.demoUsers.file})`);
+    for (const u of node.demoUsers.users) lines.push(`    ${u.username.padEnd(24)} ${u.role}${u.level ? ` L${u.level}` : ''}${u.scope_zone_id ? ` in ${u.scope_zone_id}` : ''}`);
   }
   if (simulating) lines.push('', `  Simulator     posting demo events; try: curl -H "Authorization: Bearer <admin token>" ${node.url}/api/v1/decisions?limit=5`);
   lines.push('');

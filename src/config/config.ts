@@ -4,6 +4,7 @@ import { Value } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { cityError } from '../errors.js';
 import { ActionTargetConfigSchema } from '../actions/targets.js';
+import { ApprovalsConfigSchema } from '../approvals/types.js';
 
 /**
  * Node configuration: one schema, one defaults object (house style #7), units in names.
@@ -34,6 +35,17 @@ export const ConfigSchema = Type.Object(
     http: Type.Object({
       host: Type.String({ minLength: 1 }),
       port: Type.Integer({ minimum: 0, maximum: 65535 }),
+      /** Browser origins allowed to call the API from other sites (CORS); empty = same origin only. */
+      corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/]+$' })),
+      /** Requests per minute, per signed-in user or key (per address when anonymous). */
+      rateLimit: Type.Object({
+        enabled: Type.Boolean(),
+        perMinute: Type.Integer({ minimum: 1 }),
+        /** Ingest requests per minute per plugin or device key (each may carry a batch of events). */
+        ingestPerMinute: Type.Integer({ minimum: 1 }),
+        /** Sign-in, one-time-code and refresh attempts per minute per address. */
+        signInPerMinute: Type.Integer({ minimum: 1 }),
+      }, STRICT),
     }, STRICT),
     mqtt: Type.Object({
       enabled: Type.Boolean(),
@@ -75,6 +87,39 @@ export const ConfigSchema = Type.Object(
       /** Named action targets (actuators, notification channels) created or updated at start. */
       targets: Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,100}$' }), ActionTargetConfigSchema),
     }, STRICT),
+    /** Sign-in and sessions (seed 004 §4; src/auth/). */
+    auth: Type.Object({
+      /** Access-token (JWT) lifetime; seed 004 §4: one hour. */
+      accessTokenTtlS: Type.Integer({ minimum: 1, maximum: 86_400 }),
+      /** Refresh-token lifetime; each rotation starts a new one (a session ends after this long unused). */
+      refreshTokenTtlMs: Type.Integer({ minimum: 60_000, maximum: 366 * 86_400_000 }),
+      /** Consecutive wrong passwords that lock an account … */
+      maxFailedLogins: Type.Integer({ minimum: 1, maximum: 100 }),
+      /** … for this long. */
+      lockoutMs: Type.Integer({ minimum: 1000, maximum: 86_400_000 }),
+      /** A one-time sign-in code is valid this long … */
+      otpTtlMs: Type.Integer({ minimum: 30_000, maximum: 3_600_000 }),
+      /** … for this many tries. */
+      otpMaxAttempts: Type.Integer({ minimum: 1, maximum: 20 }),
+      /** Codes one phone number may request in 15 minutes. */
+      otpRequestsPer15Min: Type.Integer({ minimum: 1, maximum: 100 }),
+      /** How codes reach citizens: the local outbox (development; read at GET /api/v1/notifications) or an SMS webhook. */
+      otpChannel: Type.Union([
+        Type.Object({ kind: Type.Literal('outbox') }, STRICT),
+        Type.Object({
+          kind: Type.Literal('webhook'),
+          url: Type.String({ pattern: '^https?://' }),
+          /** e.g. an Authorization header for the SMS provider. */
+          headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String())),
+        }, STRICT),
+      ]),
+    }, STRICT),
+    /**
+     * Approval types (seed 001 §8.2–§8.3): per notify_authority target (`traffic_officer`), the
+     * level that answers first, how long each level has, and the fail-safe that runs then. A
+     * plugin's own escalation_rules take precedence for its first deadline.
+     */
+    approvals: ApprovalsConfigSchema,
     shutdownTimeoutMs: Type.Integer({ minimum: 0 }),
   },
   STRICT,
@@ -90,7 +135,12 @@ export const DEFAULT_CONFIG: Config = {
   databasePoolSize: 10,
   demo: false,
   logLevel: 'info',
-  http: { host: '127.0.0.1', port: 8080 },
+  http: {
+    host: '127.0.0.1',
+    port: 8080,
+    corsOrigins: [],
+    rateLimit: { enabled: true, perMinute: 1200, ingestPerMinute: 60_000, signInPerMinute: 20 },
+  },
   mqtt: { enabled: true, host: '127.0.0.1', port: 1883, wsPath: '/mqtt' },
   ingest: {
     maxBodyBytes: 16 * 1024 * 1024,
@@ -103,6 +153,21 @@ export const DEFAULT_CONFIG: Config = {
   },
   brain: { reportWindowMs: 15 * 60_000, maxWindowEntries: 100_000 },
   actions: { concurrency: 16, retryBaseDelayMs: 1000, retryMaxDelayMs: 60_000, targets: {} },
+  auth: {
+    accessTokenTtlS: 3600,
+    refreshTokenTtlMs: 30 * 86_400_000,
+    maxFailedLogins: 5,
+    lockoutMs: 15 * 60_000,
+    otpTtlMs: 5 * 60_000,
+    otpMaxAttempts: 5,
+    otpRequestsPer15Min: 5,
+    otpChannel: { kind: 'outbox' },
+  },
+  approvals: {
+    defaultType: { level: 1, timeoutMs: 30 * 60_000, failSafe: 'escalate' },
+    // seed 001 §8.2: a traffic fine is auto-approved when no officer answers within 30 minutes.
+    types: { traffic_officer: { level: 1, timeoutMs: 30 * 60_000, failSafe: 'auto_approve' } },
+  },
   shutdownTimeoutMs: 10_000,
 };
 

@@ -127,6 +127,7 @@ export class DecisionWriter {
       await copyTable(copy, 'event_logs', kept.flatMap((p) => p.logs));
       await copyTable(copy, 'outbox', kept.flatMap((p) => p.outbox));
       await copyTable(copy, 'timers', kept.flatMap((p) => p.timers));
+      await copyTable(copy, 'audit_log', kept.flatMap((p) => p.audit));
       return kept;
     });
 

@@ -1,7 +1,9 @@
 import { uuidv7 } from '../events/ids.js';
 import type { Insertable } from 'kysely';
-import type { ActionsTable, ApprovalRequestsTable, DecisionsTable, EventLogsTable, OutboxTable, TimersTable } from '../store/schema.js';
+import type { ActionsTable, ApprovalRequestsTable, AuditLogTable, DecisionsTable, EventLogsTable, OutboxTable, TimersTable } from '../store/schema.js';
 import { severityRank } from '../events/severity.js';
+import { DEFAULT_CONFIG } from '../config/config.js';
+import { approvalType, durationWords, failSafeOutcomeOf, type ApprovalsConfig, type FailSafeTimerPayload } from '../approvals/types.js';
 import { escalationDelayMs, failSafeOutcome } from './action-triggers.js';
 import type { ActionSpec, ActionStatus, ActionView, ApprovalStatus, DecisionView, RuleMatch } from './types.js';
 
@@ -11,9 +13,13 @@ import type { ActionSpec, ActionStatus, ActionView, ApprovalStatus, DecisionView
  * transaction and are COMPLETED when the decision is: `log_event` (a named log), `escalate`
  * (the outbox to the parent node), `notify_authority` (an approval request, or a notice when no
  * approval is needed). Actions sent to other systems (`traffic_reroute`, `actuate`, `notify`,
- * or any action with a `target` naming an actuator) start PENDING for the action dispatcher —
- * or HELD when they themselves require approval. An action nobody can execute is FAILED with
- * the reason, so it is seen rather than dropped.
+ * or any action with a `target` naming an actuator) start PENDING for the action dispatcher.
+ * An action nobody can execute is FAILED with the reason, so it is seen rather than dropped.
+ *
+ * A decision whose `notify_authority` requires approval (seed §8.2) holds every other action
+ * HELD — internal ones too: the seed's `violations_db` entry is the fine record, and a fine must
+ * not exist before an officer (or the fail-safe) approves it. src/approvals/release.ts runs or
+ * cancels them when the request is answered.
  */
 
 /** Actions executed by the action dispatcher (outbound webhook or MQTT command). */
@@ -27,6 +33,7 @@ export interface DecisionPlan {
   logs: Array<Insertable<EventLogsTable>>;
   outbox: Array<Insertable<OutboxTable>>;
   timers: Array<Insertable<TimersTable>>;
+  audit: Array<Insertable<AuditLogTable>>;
   /** Ids of actions for the dispatcher once the transaction has committed. */
   dispatch: string[];
 }
@@ -37,6 +44,28 @@ export interface PlanContext {
   layer: string;
   nowMs: number;
   maxAttempts: (target: string) => number;
+  /** Approval types (config `approvals`); the defaults when not given. */
+  approvals?: ApprovalsConfig;
+}
+
+/**
+ * What an internal action needs to know about its decision: from the rule match when the
+ * decision is made, from the stored decision when a held action is released later.
+ */
+export interface DecisionFacts {
+  tenantId: string;
+  nodeId: string;
+  decisionId: string;
+  triggerEventId: string;
+  ruleName: string;
+  severity: string | null;
+  zoneId: string | null;
+  lat: number | null;
+  lng: number | null;
+  eventIds: string[];
+  /** The values the rule's conditions read, merged. */
+  values: Record<string, unknown>;
+  summary: string;
 }
 
 /** Sort order among simultaneous matches: severity, then rule priority, then the oldest event. */
@@ -52,8 +81,10 @@ export function planDecision(match: RuleMatch, ctx: PlanContext): DecisionPlan {
   const now = new Date(ctx.nowMs);
   const trigger = match.events[0];
   const actionPriority = severityRank(match.severity) * 1000 + Math.max(-999, Math.min(999, match.rulePriority));
-  const needsApproval = match.actions.some((a) => a.type === 'notify_authority' && a.requires_approval === true);
-  const approvalStatus: ApprovalStatus = needsApproval ? 'PENDING' : 'NOT_REQUIRED';
+  // One approval request per decision: the first notify_authority that requires approval.
+  const approvalAt = match.actions.findIndex((a) => a.type === 'notify_authority' && a.requires_approval === true);
+  const approval = approvalAt < 0 ? null : { position: approvalAt, requestId: uuidv7(ctx.nowMs) };
+  const approvalStatus: ApprovalStatus = approval ? 'PENDING' : 'NOT_REQUIRED';
   const latencyMs = trigger ? Math.max(0, ctx.nowMs - trigger.receivedAtMs) : null;
 
   const rationale = {
@@ -103,8 +134,24 @@ export function planDecision(match: RuleMatch, ctx: PlanContext): DecisionPlan {
     logs: [],
     outbox: [],
     timers: [],
+    // The audit log records every decision the node makes (seed 001 §13.1 L5), in the same COPY.
+    audit: [
+      {
+        tenant_id: ctx.tenantId,
+        actor_kind: 'system',
+        actor_id: ctx.nodeId,
+        action: 'decision.made',
+        target_kind: 'decision',
+        target_id: decisionId,
+        zone_id: match.zoneId,
+        outcome: 'ok',
+        remote: null,
+        details: JSON.stringify({ rule_kind: match.kind, rule_id: match.ruleId, severity: match.severity, approval_status: approvalStatus, event_id: match.triggerEventId }),
+      },
+    ],
     dispatch: [],
   };
+  const facts = factsOfMatch(match, decisionId, ctx);
 
   const views: ActionView[] = match.actions.map((spec, position) => {
     const actionId = uuidv7(ctx.nowMs);
@@ -112,7 +159,8 @@ export function planDecision(match: RuleMatch, ctx: PlanContext): DecisionPlan {
     const { type, target, channel, requires_approval: _approval, ...rest } = spec;
     const targetSystem = typeof target === 'string' ? target : typeof channel === 'string' ? channel : null;
     const parameters = (isObject(rest.parameters) && Object.keys(rest).length === 1 ? rest.parameters : rest) as Record<string, unknown>;
-    const outcome = planAction(spec, targetSystem, { decisionId, actionId, match, ctx, plan, severity: match.severity });
+    const outcome = planAction(spec, targetSystem, { actionId, position, approval, match, ctx, plan, facts });
+    const runnable = outcome.status === 'PENDING' || (outcome.status === 'HELD' && !INTERNAL_TYPES.has(type));
     plan.actions.push({
       action_id: actionId,
       tenant_id: ctx.tenantId,
@@ -124,7 +172,7 @@ export function planDecision(match: RuleMatch, ctx: PlanContext): DecisionPlan {
       status: outcome.status,
       priority: actionPriority,
       attempts: 0,
-      max_attempts: outcome.status === 'PENDING' || outcome.status === 'HELD' ? ctx.maxAttempts(targetSystem ?? type) : 0,
+      max_attempts: runnable ? ctx.maxAttempts(targetSystem ?? type) : 0,
       next_attempt_at: outcome.status === 'PENDING' ? now : null,
       executed_at: outcome.status === 'COMPLETED' || outcome.status === 'FAILED' ? now : null,
       completed_at: outcome.status === 'COMPLETED' || outcome.status === 'FAILED' ? now : null,
@@ -167,123 +215,192 @@ export function planDecision(match: RuleMatch, ctx: PlanContext): DecisionPlan {
   return plan;
 }
 
+/** Internal actions: they write to this node's store inside a transaction (see runInternalAction). */
+export const INTERNAL_TYPES: ReadonlySet<string> = new Set(['log_event', 'escalate']);
+
+/**
+ * Runs an internal action (`log_event`, `escalate`): the rows it writes and the result text.
+ * Used when a decision is made and when a held action is released by an approval.
+ */
+export function runInternalAction(
+  spec: ActionSpec,
+  targetSystem: string | null,
+  facts: DecisionFacts,
+  nowMs: number,
+): { log?: Insertable<EventLogsTable>; outbox?: Insertable<OutboxTable>; result: string } {
+  if (spec.type === 'log_event') {
+    const logName = stringParam(spec.database) ?? stringParam(spec.log) ?? stringParam(spec.table) ?? 'events_log';
+    return {
+      log: {
+        tenant_id: facts.tenantId,
+        log_name: logName,
+        decision_id: facts.decisionId,
+        event_id: facts.triggerEventId,
+        entry: JSON.stringify({
+          rule: facts.ruleName,
+          severity: facts.severity,
+          zone_id: facts.zoneId,
+          event_ids: facts.eventIds,
+          values: facts.values,
+          summary: facts.summary,
+        }),
+      },
+      result: `logged to ${logName}`,
+    };
+  }
+  const messageId = uuidv7(nowMs);
+  const target = targetSystem ?? stringParam(spec.to) ?? 'parent';
+  return {
+    outbox: {
+      tenant_id: facts.tenantId,
+      message_id: messageId,
+      destination: 'parent',
+      kind: 'escalation',
+      payload: JSON.stringify({
+        incident_id: facts.decisionId,
+        type: facts.ruleName,
+        severity: facts.severity,
+        reason: stringParam(spec.reason) ?? facts.summary,
+        target,
+        requires_district_coordination: true,
+        source_node: facts.nodeId,
+        zone_id: facts.zoneId,
+        location: facts.lat !== null && facts.lng !== null ? { latitude: facts.lat, longitude: facts.lng } : null,
+        event_ids: facts.eventIds,
+        summary: facts.summary,
+        escalated_at: new Date(nowMs).toISOString(),
+      }),
+    },
+    result: `queued for ${target} as outbox message ${messageId}`,
+  };
+}
+
+function factsOfMatch(match: RuleMatch, decisionId: string, ctx: PlanContext): DecisionFacts {
+  return {
+    tenantId: ctx.tenantId,
+    nodeId: ctx.nodeId,
+    decisionId,
+    triggerEventId: match.triggerEventId,
+    ruleName: match.ruleName,
+    severity: match.severity,
+    zoneId: match.zoneId,
+    lat: match.lat,
+    lng: match.lng,
+    eventIds: match.events.map((e) => e.eventId),
+    values: Object.assign({}, ...match.conditions.map((c) => c.values)),
+    summary: match.explanation,
+  };
+}
+
 interface ActionContext {
-  decisionId: string;
   actionId: string;
+  position: number;
+  /** The decision's approval request, when it needs one. */
+  approval: { position: number; requestId: string } | null;
   match: RuleMatch;
   ctx: PlanContext;
   plan: DecisionPlan;
-  severity: string | null;
+  facts: DecisionFacts;
 }
 
 function planAction(spec: ActionSpec, targetSystem: string | null, a: ActionContext): { status: ActionStatus; result: string | null } {
+  const { ctx, plan } = a;
+  if (spec.type === 'notify_authority') return planNotify(spec, targetSystem, a);
+  const held = a.approval !== null;
+  const waiting = held ? `held until approval request ${a.approval!.requestId} is answered` : null;
+  if (INTERNAL_TYPES.has(spec.type)) {
+    if (held) return { status: 'HELD', result: waiting };
+    const done = runInternalAction(spec, targetSystem, a.facts, ctx.nowMs);
+    if (done.log) plan.logs.push(done.log);
+    if (done.outbox) plan.outbox.push(done.outbox);
+    return { status: 'COMPLETED', result: done.result };
+  }
+  if (!EXTERNAL_TYPES.has(spec.type) && targetSystem === null) {
+    return { status: 'FAILED', result: `no executor for action type '${spec.type}': give it a target (an action target or MQTT device) to send it to` };
+  }
+  if (targetSystem === null) {
+    return { status: 'FAILED', result: `action '${spec.type}' names no target; add target: <actuator> (or channel: <name> for notify)` };
+  }
+  if (held) return { status: 'HELD', result: waiting };
+  // An action that asks for approval itself, in a decision with no approval request, waits
+  // for nobody: it stays HELD (visible) rather than running unapproved.
+  return spec.requires_approval === true ? { status: 'HELD', result: 'requires approval, but no notify_authority action asks anyone for it' } : { status: 'PENDING', result: null };
+}
+
+/**
+ * `notify_authority`: the decision's approval request (seed §8.2, §12.2) with its fail-safe
+ * timers, or a notice. The plugin's own escalation rules (seed §2.2 step 3,
+ * `no_officer_response_within_30_minutes` → `auto_approve_fine`) make the timers; when it has
+ * none, the approval type's timeout and fail-safe do (config `approvals`).
+ */
+function planNotify(spec: ActionSpec, targetSystem: string | null, a: ActionContext): { status: ActionStatus; result: string | null } {
   const { match, ctx, plan } = a;
-  switch (spec.type) {
-    case 'log_event': {
-      const logName = stringParam(spec.database) ?? stringParam(spec.log) ?? stringParam(spec.table) ?? 'events_log';
-      plan.logs.push({
-        tenant_id: ctx.tenantId,
-        log_name: logName,
-        decision_id: a.decisionId,
-        event_id: match.triggerEventId,
-        entry: JSON.stringify({
-          rule: match.ruleName,
-          severity: match.severity,
-          zone_id: match.zoneId,
-          event_ids: match.events.map((e) => e.eventId),
-          values: Object.assign({}, ...match.conditions.map((c) => c.values)),
-          summary: match.explanation,
-        }),
-      });
-      return { status: 'COMPLETED', result: `logged to ${logName}` };
-    }
-    case 'escalate': {
-      const messageId = uuidv7(ctx.nowMs);
-      const target = targetSystem ?? stringParam(spec.to) ?? 'parent';
-      plan.outbox.push({
-        tenant_id: ctx.tenantId,
-        message_id: messageId,
-        destination: 'parent',
-        kind: 'escalation',
-        payload: JSON.stringify({
-          incident_id: a.decisionId,
-          type: match.ruleName,
-          severity: match.severity,
-          reason: stringParam(spec.reason) ?? match.explanation,
-          target,
-          requires_district_coordination: true,
-          source_node: ctx.nodeId,
-          zone_id: match.zoneId,
-          location: match.lat !== null && match.lng !== null ? { latitude: match.lat, longitude: match.lng } : null,
-          event_ids: match.events.map((e) => e.eventId),
-          summary: match.explanation,
-          escalated_at: new Date(ctx.nowMs).toISOString(),
-        }),
-      });
-      return { status: 'COMPLETED', result: `queued for ${target} as outbox message ${messageId}` };
-    }
-    case 'notify_authority': {
-      const requestId = uuidv7(ctx.nowMs);
-      const authority = targetSystem ?? 'duty_officer';
-      const requiresApproval = spec.requires_approval === true;
-      // The earliest time condition of the escalation rules is the fail-safe deadline; each
-      // rule gets its own durable timer (src/decisions/timers.ts).
-      let deadline: number | null = null;
-      let failSafe: string | null = null;
-      if (requiresApproval) {
-        for (const rule of match.escalationRules) {
-          const delay = escalationDelayMs(rule.condition);
-          const outcome = failSafeOutcome(rule.action);
-          if (delay === null || outcome === null) continue;
-          const fireAt = ctx.nowMs + delay;
-          if (deadline === null || fireAt < deadline) {
-            deadline = fireAt;
-            failSafe = rule.action;
-          }
-          plan.timers.push({
-            timer_id: uuidv7(ctx.nowMs),
-            tenant_id: ctx.tenantId,
-            kind: 'fail_safe',
-            fire_at: new Date(fireAt),
-            payload: JSON.stringify({ request_id: requestId, decision_id: a.decisionId, condition: rule.condition, action: rule.action, outcome }),
-          });
-        }
+  const authority = targetSystem ?? 'duty_officer';
+  const isRequest = a.approval !== null && a.approval.position === a.position;
+  const requestId = isRequest ? a.approval!.requestId : uuidv7(ctx.nowMs);
+  const type = approvalType(ctx.approvals ?? DEFAULT_CONFIG.approvals, authority);
+  let deadline: number | null = null;
+  let failSafe: string | null = null;
+  if (isRequest) {
+    const timer = (fireAt: number, condition: string, action: string, outcome: FailSafeTimerPayload['outcome']): void => {
+      if (deadline === null || fireAt < deadline) {
+        deadline = fireAt;
+        failSafe = action;
       }
-      plan.approvals.push({
-        request_id: requestId,
-        tenant_id: ctx.tenantId,
-        decision_id: a.decisionId,
-        action_id: a.actionId,
-        target_authority: authority,
-        priority: stringParam(spec.priority) ?? a.severity,
-        zone_id: match.zoneId,
-        status: requiresApproval ? 'pending' : 'notice',
-        summary: JSON.stringify({
-          event_summary: match.explanation,
-          recommended_action: failSafe ?? stringParam(spec.recommended_action) ?? match.ruleName,
-          severity: match.severity,
-          event_ids: match.events.map((e) => e.eventId),
-        }),
-        deadline_at: deadline === null ? null : new Date(deadline),
-        fail_safe_action: failSafe,
-      });
-      return {
-        status: 'COMPLETED',
-        result: requiresApproval
-          ? `approval request ${requestId} queued for ${authority}${deadline === null ? '' : `; fail-safe ${failSafe} at ${new Date(deadline).toISOString()}`}`
-          : `notice ${requestId} sent to ${authority}`,
-      };
+      const payload: FailSafeTimerPayload = { request_id: requestId, decision_id: plan.decision.decision_id, condition, action, outcome, level: type.level };
+      plan.timers.push({ timer_id: uuidv7(ctx.nowMs), tenant_id: ctx.tenantId, kind: 'fail_safe', fire_at: new Date(fireAt), payload: JSON.stringify(payload) });
+    };
+    // Each of the plugin's time conditions gets its own durable timer; the earliest is the deadline.
+    for (const rule of match.escalationRules) {
+      const delay = escalationDelayMs(rule.condition);
+      const outcome = failSafeOutcome(rule.action);
+      if (delay !== null && outcome !== null) timer(ctx.nowMs + delay, rule.condition, rule.action, outcome);
     }
-    default: {
-      if (!EXTERNAL_TYPES.has(spec.type) && targetSystem === null) {
-        return { status: 'FAILED', result: `no executor for action type '${spec.type}': give it a target (an action target or MQTT device) to send it to` };
-      }
-      if (targetSystem === null) {
-        return { status: 'FAILED', result: `action '${spec.type}' names no target; add target: <actuator> (or channel: <name> for notify)` };
-      }
-      return { status: spec.requires_approval === true ? 'HELD' : 'PENDING', result: null };
+    if (plan.timers.length === 0) {
+      timer(ctx.nowMs + type.timeoutMs, `no_L${type.level}_response_within_${durationWords(type.timeoutMs)}`, type.failSafe, failSafeOutcomeOf(type.failSafe));
     }
   }
+  plan.approvals.push({
+    request_id: requestId,
+    tenant_id: ctx.tenantId,
+    decision_id: plan.decision.decision_id,
+    action_id: a.actionId,
+    target_authority: authority,
+    priority: stringParam(spec.priority) ?? match.severity,
+    zone_id: match.zoneId,
+    status: isRequest ? 'pending' : 'notice',
+    summary: JSON.stringify({
+      event_summary: match.explanation,
+      recommended_action: stringParam(spec.recommended_action) ?? recommendedAction(match),
+      severity: match.severity,
+      event_ids: match.events.map((e) => e.eventId),
+    }),
+    deadline_at: deadline === null ? null : new Date(deadline),
+    fail_safe_action: failSafe,
+    level: type.level,
+    approval_type: authority,
+  });
+  if (!isRequest) {
+    const shared = a.approval === null ? '' : `; approval is asked through request ${a.approval.requestId}`;
+    return { status: 'COMPLETED', result: `notice ${requestId} sent to ${authority}${shared}` };
+  }
+  return {
+    status: 'COMPLETED',
+    result: `approval request ${requestId} queued for ${authority} (L${type.level})${deadline === null ? '' : `; fail-safe ${failSafe} at ${new Date(deadline).toISOString()}`}`,
+  };
+}
+
+/**
+ * What the officer is asked to approve, in the seed's words where the plugin gives them: an
+ * escalation rule `auto_approve_fine` recommends `approve_fine`; otherwise the actions held.
+ */
+function recommendedAction(match: RuleMatch): string {
+  for (const rule of match.escalationRules) {
+    const m = /^auto_(approve_.+)$/.exec(rule.action);
+    if (m) return m[1]!;
+  }
+  const held = match.actions.filter((s) => s.type !== 'notify_authority').map((s) => s.type);
+  return held.length > 0 ? `approve: ${held.join(', ')}` : `approve ${match.ruleName}`;
 }
 
 function stringParam(v: unknown): string | null {

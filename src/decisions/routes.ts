@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Kysely, Selectable } from 'kysely';
 import { cityError } from '../errors.js';
+import { assertInScope, requires, scopedZone } from '../auth/policy.js';
 import type { ZoneService } from '../geo/zone-service.js';
 import type { ActionsTable, Database } from '../store/schema.js';
 import { actionView, decisionView } from './views.js';
@@ -10,7 +11,6 @@ export interface DecisionRouteOptions {
   db: Kysely<Database>;
   tenantId: string;
   zones: ZoneService;
-  authorize: (request: any, reply: any) => Promise<void>;
 }
 
 const DecisionsQuery = Type.Object({
@@ -55,15 +55,16 @@ export async function decisionRoutes(app: FastifyInstance, opts: DecisionRouteOp
 
   app.get<{ Querystring: Static<typeof DecisionsQuery> }>(
     '/api/v1/decisions',
-    { schema: { summary: 'List decisions, newest first', tags: ['decisions'], querystring: DecisionsQuery, security }, preHandler: opts.authorize },
+    { schema: { summary: 'List decisions, newest first', tags: ['decisions'], querystring: DecisionsQuery, security }, config: requires('monitor') },
     async (request) => {
       const q = request.query;
       let query = db.selectFrom('decisions').selectAll().where('tenant_id', '=', tenantId);
       if (q.from) query = query.where('decision_time', '>=', new Date(q.from));
       if (q.to) query = query.where('decision_time', '<', new Date(q.to));
-      if (q.zone) {
-        if (!opts.zones.has(q.zone)) throw cityError('ZONE_NOT_FOUND', { zoneId: q.zone });
-        query = query.where('zone_id', 'in', [...opts.zones.tree.subtreeIds(q.zone)]);
+      const zone = scopedZone(request, q.zone);
+      if (zone) {
+        if (!opts.zones.has(zone)) throw cityError('ZONE_NOT_FOUND', { zoneId: zone });
+        query = query.where('zone_id', 'in', [...opts.zones.tree.subtreeIds(zone)]);
       }
       if (q.rule) query = query.where((eb) => eb.or([eb('rule_id', '=', q.rule!), eb('trigger', '=', q.rule!)]));
       if (q.kind) query = query.where('rule_kind', '=', q.kind);
@@ -89,12 +90,13 @@ export async function decisionRoutes(app: FastifyInstance, opts: DecisionRouteOp
     '/api/v1/decisions/:decision_id',
     {
       schema: { summary: 'One decision: actions with their attempts, approval requests, and the events it was made from', tags: ['decisions'], params: Type.Object({ decision_id: Type.String({ maxLength: 100 }) }), security },
-      preHandler: opts.authorize,
+      config: requires('monitor'),
     },
     async (request) => {
       const id = request.params.decision_id;
       const row = await db.selectFrom('decisions').selectAll().where('tenant_id', '=', tenantId).where('decision_id', '=', id).executeTakeFirst();
       if (!row) throw cityError('DECISION_NOT_FOUND', { decisionId: id });
+      assertInScope(request, row.zone_id, `decision ${id}`);
       const actions = (await actionsOf(db, [id])).get(id) ?? [];
       const attempts = await db.selectFrom('action_attempts').selectAll().where('action_id', 'in', actions.length > 0 ? actions.map((a) => a.action_id) : ['']).orderBy('attempt').execute();
       const approvals = await db.selectFrom('approval_requests').selectAll().where('decision_id', '=', id).execute();
@@ -143,10 +145,12 @@ export async function decisionRoutes(app: FastifyInstance, opts: DecisionRouteOp
 
   app.get<{ Querystring: Static<typeof ActionsQuery> }>(
     '/api/v1/actions',
-    { schema: { summary: 'List actions, newest first (e.g. ?status=FAILED)', tags: ['decisions'], querystring: ActionsQuery, security }, preHandler: opts.authorize },
+    { schema: { summary: 'List actions, newest first (e.g. ?status=FAILED)', tags: ['decisions'], querystring: ActionsQuery, security }, config: requires('monitor') },
     async (request) => {
       const q = request.query;
       let query = db.selectFrom('actions').selectAll().where('tenant_id', '=', tenantId);
+      const scope = request.scope.zoneIds();
+      if (scope) query = query.where('decision_id', 'in', db.selectFrom('decisions').select('decision_id').where('tenant_id', '=', tenantId).where('zone_id', 'in', orNone(scope)));
       if (q.status) query = query.where('status', 'in', list(q.status, (s) => s.toUpperCase()));
       if (q.type) query = query.where('type', '=', q.type);
       if (q.target) query = query.where('target_system', '=', q.target);
@@ -157,10 +161,12 @@ export async function decisionRoutes(app: FastifyInstance, opts: DecisionRouteOp
 
   app.get<{ Querystring: Static<typeof ApprovalsQuery> }>(
     '/api/v1/approval-requests',
-    { schema: { summary: 'Approval requests created by notify_authority actions (the authority workflow acts on them)', tags: ['decisions'], querystring: ApprovalsQuery, security }, preHandler: opts.authorize },
+    { schema: { summary: 'Approval requests created by notify_authority actions (the authority workflow acts on them)', tags: ['decisions'], querystring: ApprovalsQuery, security }, config: requires('monitor') },
     async (request) => {
       const q = request.query;
       let query = db.selectFrom('approval_requests').selectAll().where('tenant_id', '=', tenantId);
+      const scope = request.scope.zoneIds();
+      if (scope) query = query.where('zone_id', 'in', orNone(scope));
       if (q.status) query = query.where('status', 'in', list(q.status, (s) => s.toLowerCase()));
       const rows = await query.orderBy('created_at', 'desc').limit(q.limit).execute();
       return { approval_requests: rows };
@@ -169,10 +175,12 @@ export async function decisionRoutes(app: FastifyInstance, opts: DecisionRouteOp
 
   app.get<{ Params: { name: string }; Querystring: Static<typeof LogQuery> }>(
     '/api/v1/logs/:name',
-    { schema: { summary: 'A named log written by log_event actions (e.g. violations_db), newest first', tags: ['decisions'], params: Type.Object({ name: Type.String({ maxLength: 200 }) }), querystring: LogQuery, security }, preHandler: opts.authorize },
+    { schema: { summary: 'A named log written by log_event actions (e.g. violations_db), newest first', tags: ['decisions'], params: Type.Object({ name: Type.String({ maxLength: 200 }) }), querystring: LogQuery, security }, config: requires('monitor') },
     async (request) => {
       const q = request.query;
       let query = db.selectFrom('event_logs').selectAll().where('tenant_id', '=', tenantId).where('log_name', '=', request.params.name);
+      const scope = request.scope.zoneIds();
+      if (scope) query = query.where('decision_id', 'in', db.selectFrom('decisions').select('decision_id').where('tenant_id', '=', tenantId).where('zone_id', 'in', orNone(scope)));
       if (q.cursor) query = query.where('id', '<', q.cursor);
       const rows = await query.orderBy('id', 'desc').limit(q.limit + 1).execute();
       const page = rows.slice(0, q.limit);
@@ -193,7 +201,8 @@ export async function decisionRoutes(app: FastifyInstance, opts: DecisionRouteOp
         querystring: Type.Object({ pending: Type.Optional(Type.Boolean()), limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }),
         security,
       },
-      preHandler: opts.authorize,
+      // Node-to-node plumbing, not zone data: for the people who run the node.
+      config: requires('configure'),
     },
     async (request) => {
       let query = db.selectFrom('outbox').selectAll().where('tenant_id', '=', tenantId);
@@ -202,6 +211,11 @@ export async function decisionRoutes(app: FastifyInstance, opts: DecisionRouteOp
       return { messages: rows.map((r) => ({ ...r, id: String(r.id) })) };
     },
   );
+}
+
+/** `in ()` is not SQL: an empty scope matches nothing. */
+function orNone(ids: string[]): string[] {
+  return ids.length > 0 ? ids : [''];
 }
 
 async function actionsOf(db: Kysely<Database>, decisionIds: string[]): Promise<Map<string, Selectable<ActionsTable>[]>> {

@@ -1,6 +1,9 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { uuidv7 } from '../events/ids.js';
+import { escalateRequest, resolveRequest, type TransitionDeps, type TransitionResult } from '../approvals/transitions.js';
+import { FAIL_SAFE_ACTOR, type ApprovalsConfig, type FailSafeTimerPayload } from '../approvals/types.js';
+import { AuditLog } from '../auth/audit.js';
+import { DEFAULT_CONFIG } from '../config/config.js';
 import type { Database } from '../store/schema.js';
 import type { FailSafeOutcome } from './action-triggers.js';
 import type { ApprovalStatus } from './types.js';
@@ -10,8 +13,10 @@ export interface FailSafeFired {
   requestId: string;
   outcome: FailSafeOutcome;
   approvalStatus: ApprovalStatus;
-  /** HELD actions released to the dispatcher (approve) — their ids. */
+  /** HELD external actions released to the dispatcher (approve) — their ids. */
   released: string[];
+  /** The whole transition: levels, internal actions executed, actions cancelled. */
+  transition: TransitionResult;
 }
 
 export interface FailSafeTimersDeps {
@@ -20,26 +25,25 @@ export interface FailSafeTimersDeps {
   nodeId: string;
   log: Logger;
   onFired(fired: FailSafeFired): void;
+  /** Approval types (config `approvals`): the timeout and fail-safe of the next level after an escalation. Defaults when not given. */
+  approvals?: ApprovalsConfig;
+  /** Where fail-safe audit rows go; one on `db` when not given. */
+  audit?: AuditLog;
   now?: () => number;
 }
-
-const APPROVAL_STATUS: Record<FailSafeOutcome, { request: string; decision: ApprovalStatus }> = {
-  approve: { request: 'auto_approved', decision: 'AUTO_APPROVED' },
-  reject: { request: 'auto_rejected', decision: 'AUTO_REJECTED' },
-  escalate: { request: 'escalated', decision: 'ESCALATED' },
-};
 
 /** Timers further out than this are re-armed later (setTimeout's limit is ~24.8 days). */
 const MAX_ARM_MS = 6 * 3_600_000;
 
 /**
  * Durable fail-safe timers (seed 001 §2.2 step 3 escalation_rules, e.g.
- * `no_officer_response_within_30_minutes` → `auto_approve_fine`). Each timer is a row; one
- * setTimeout is armed for the earliest, and on start the node arms it from the table, so a
- * timer that came due while the node was down fires right after the restart. When it fires and
- * the approval request is still pending, the configured default runs in one transaction:
- * approve (held actions go to the dispatcher), reject (held actions are cancelled) or escalate
- * (an outbox message to the parent). Otherwise the timer is closed with what it found.
+ * `no_officer_response_within_30_minutes` → `auto_approve_fine`; §8.2 step 6). Each timer is a
+ * row; one setTimeout is armed for the earliest, and on start the node arms it from the table,
+ * so a timer that came due while the node was down fires right after the restart. When it
+ * fires and the request still waits at the timer's level, the default runs through the same
+ * transitions as an officer's answer (src/approvals/transitions.ts): approve (held actions
+ * run), reject (held actions are cancelled) or escalate (the next level up gets the request
+ * and a new timer; beyond L5, the parent node). Otherwise the timer is closed with what it found.
  */
 export class FailSafeTimers {
   #timer: NodeJS.Timeout | null = null;
@@ -47,9 +51,16 @@ export class FailSafeTimers {
   #running: Promise<void> | null = null;
   #closed = false;
   readonly #now: () => number;
+  readonly #transitions: TransitionDeps;
 
   constructor(private readonly deps: FailSafeTimersDeps) {
     this.#now = deps.now ?? Date.now;
+    this.#transitions = {
+      tenantId: deps.tenantId,
+      nodeId: deps.nodeId,
+      audit: deps.audit ?? new AuditLog(deps.db, deps.tenantId, deps.log),
+      approvals: deps.approvals ?? DEFAULT_CONFIG.approvals,
+    };
   }
 
   async start(): Promise<void> {
@@ -115,68 +126,49 @@ export class FailSafeTimers {
       .limit(500)
       .execute();
     for (const timer of due) {
-      const fired = await db.transaction().execute(async (tx) => {
-        const p = timer.payload as { request_id: string; decision_id: string; condition: string; action: string; outcome: FailSafeOutcome };
-        const request = await tx.selectFrom('approval_requests').select(['status']).where('request_id', '=', p.request_id).executeTakeFirst();
-        if (!request || request.status !== 'pending') {
-          await tx
-            .updateTable('timers')
-            .set({ fired_at: now, outcome: `nothing to do: the request is ${request?.status ?? 'gone'}` })
-            .where('timer_id', '=', timer.timer_id)
-            .execute();
-          return null;
-        }
-        const status = APPROVAL_STATUS[p.outcome];
-        const note = `fail-safe: ${p.condition.replaceAll('_', ' ')} → ${p.action}`;
-        await tx
-          .updateTable('approval_requests')
-          .set({ status: status.request, resolved_at: now, resolved_by: 'fail-safe', resolution: p.outcome, notes: note })
-          .where('request_id', '=', p.request_id)
-          .execute();
-        await tx.updateTable('decisions').set({ approval_status: status.decision, approver_id: 'fail-safe' }).where('decision_id', '=', p.decision_id).execute();
-        let released: string[] = [];
-        if (p.outcome === 'approve') {
-          const rows = await tx
-            .updateTable('actions')
-            .set({ status: 'PENDING', next_attempt_at: now, updated_at: now })
-            .where('decision_id', '=', p.decision_id)
-            .where('status', '=', 'HELD')
-            .returning('action_id')
-            .execute();
-          released = rows.map((r) => r.action_id);
-        } else if (p.outcome === 'reject') {
-          await tx
-            .updateTable('actions')
-            .set({ status: 'CANCELLED', result: `cancelled by ${note}`, completed_at: now, updated_at: now })
-            .where('decision_id', '=', p.decision_id)
-            .where('status', '=', 'HELD')
-            .execute();
-        } else {
-          await tx
-            .insertInto('outbox')
-            .values({
-              tenant_id: tenantId,
-              message_id: uuidv7(now.getTime()),
-              destination: 'parent',
-              kind: 'approval_escalation',
-              payload: JSON.stringify({ decision_id: p.decision_id, request_id: p.request_id, reason: note, source_node: this.deps.nodeId }),
-            })
-            .execute();
-        }
-        await tx.updateTable('timers').set({ fired_at: now, outcome: `${status.request} (${p.action})` }).where('timer_id', '=', timer.timer_id).execute();
-        // One fail-safe per request: the others of the same request have nothing left to do.
-        await tx
+      const p = timer.payload as unknown as FailSafeTimerPayload;
+      const transition = await db.transaction().execute(async (tx) => {
+        // Locks in the order an officer's answer takes them (the request, then its timers), so
+        // a fail-safe and an answer at the same moment on PostgreSQL wait for each other rather
+        // than deadlock.
+        const request = await tx.selectFrom('approval_requests').selectAll().where('request_id', '=', p.request_id).forUpdate().executeTakeFirst();
+        // Claimed next: a timer cancelled meanwhile (its request answered by an earlier timer in
+        // this same batch) or fired by another node on the same store is left alone. Being
+        // fired, it is also passed by when the transition cancels the request's other timers.
+        const claimed = await tx
           .updateTable('timers')
-          .set({ cancelled_at: now, outcome: 'superseded by an earlier fail-safe' })
+          .set({ fired_at: now, outcome: `firing (${p.action})` })
+          .where('timer_id', '=', timer.timer_id)
           .where('fired_at', 'is', null)
           .where('cancelled_at', 'is', null)
-          .where(sql<string>`payload->>'request_id'`, '=', p.request_id)
-          .execute();
-        return { decisionId: p.decision_id, requestId: p.request_id, outcome: p.outcome, approvalStatus: status.decision, released } satisfies FailSafeFired;
+          .returning('timer_id')
+          .executeTakeFirst();
+        if (!claimed) return null;
+        const close = (outcome: string) => tx.updateTable('timers').set({ outcome }).where('timer_id', '=', timer.timer_id).execute();
+        // A timer guards one level: once the request moved up, that level's timer has nothing to do.
+        if (!request || request.status !== 'pending' || (p.level !== undefined && p.level !== request.level)) {
+          await close(`nothing to do: the request is ${request ? (request.status === 'pending' ? `at L${request.level}` : request.status) : 'gone'}`);
+          return null;
+        }
+        const note = `fail-safe: ${p.condition.replaceAll('_', ' ')} → ${p.action}`;
+        const result =
+          p.outcome === 'escalate'
+            ? await escalateRequest(tx, this.#transitions, request, FAIL_SAFE_ACTOR, note, now)
+            : await resolveRequest(tx, this.#transitions, request, p.outcome, FAIL_SAFE_ACTOR, note, now);
+        await close(result === null ? 'nothing to do: answered at the same moment' : `${result.requestStatus === 'pending' ? `escalated to L${result.level}` : result.requestStatus} (${p.action})`);
+        return result;
       });
-      if (fired) {
-        this.deps.log.info({ decision: fired.decisionId, outcome: fired.outcome }, 'fail-safe fired');
-        this.deps.onFired(fired);
+      if (transition) {
+        this.deps.log.info({ decision: transition.decisionId, outcome: p.outcome, level: transition.level }, 'fail-safe fired');
+        if (transition.timerAtMs !== null) this.poke(transition.timerAtMs);
+        this.deps.onFired({
+          decisionId: transition.decisionId,
+          requestId: transition.requestId,
+          outcome: p.outcome,
+          approvalStatus: transition.approvalStatus,
+          released: transition.released.dispatch,
+          transition,
+        });
       }
     }
   }

@@ -94,7 +94,7 @@ export interface RuleMatch {
   matchedAtMs: number;
 }
 
-export type ActionStatus = 'PENDING' | 'HELD' | 'EXECUTING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
+export type ActionStatus = 'PENDING' | 'HELD' | 'SUSPENDED' | 'EXECUTING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
 export type ApprovalStatus = 'NOT_REQUIRED' | 'PENDING' | 'APPROVED' | 'REJECTED' | 'AUTO_APPROVED' | 'AUTO_REJECTED' | 'ESCALATED';
 
 /** Seed 001 §10.1 Action, in the API's snake_case. */

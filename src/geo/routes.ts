@@ -1,12 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { requires } from '../auth/policy.js';
+import type { AuditLog } from '../auth/audit.js';
 import { ZONE_LEVELS, type ZoneLevel } from './zones.js';
 import { parseZoneFile } from './zone-file.js';
 import type { ZoneService } from './zone-service.js';
 
 export interface ZoneRouteOptions {
   zones: ZoneService;
-  authorizeAdmin: (request: any, reply: any) => Promise<void>;
+  audit: AuditLog;
   /** Zone files can be large (Chennai's wards are ~1 MB). */
   maxZoneFileBytes: number;
 }
@@ -26,6 +28,7 @@ export async function zoneRoutes(app: FastifyInstance, opts: ZoneRouteOptions): 
         tags: ['zones'],
         querystring: Type.Object({ level: Type.Optional(Type.Union(ZONE_LEVELS.map((l) => Type.Literal(l)))) }),
       },
+      config: requires('public'),
     },
     async (request) => zones.tree.toFeatureCollection(request.query.level ? { level: request.query.level } : {}),
   );
@@ -38,6 +41,7 @@ export async function zoneRoutes(app: FastifyInstance, opts: ZoneRouteOptions): 
         tags: ['zones'],
         querystring: Type.Object({ lat: Type.Number({ minimum: -90, maximum: 90 }), lng: Type.Number({ minimum: -180, maximum: 180 }) }),
       },
+      config: requires('public'),
     },
     async (request) => {
       const id = zones.locate(request.query.lng, request.query.lat);
@@ -50,7 +54,7 @@ export async function zoneRoutes(app: FastifyInstance, opts: ZoneRouteOptions): 
 
   app.get<{ Params: { zone_id: string } }>(
     '/api/v1/zones/:zone_id',
-    { schema: { summary: 'One zone with its parent chain and children', tags: ['zones'], params: Type.Object({ zone_id: Type.String({ maxLength: 64 }) }) } },
+    { schema: { summary: 'One zone with its parent chain and children', tags: ['zones'], params: Type.Object({ zone_id: Type.String({ maxLength: 64 }) }) }, config: requires('public') },
     async (request) => {
       const zone = zones.tree.get(request.params.zone_id);
       return {
@@ -71,11 +75,12 @@ export async function zoneRoutes(app: FastifyInstance, opts: ZoneRouteOptions): 
     {
       bodyLimit: opts.maxZoneFileBytes,
       schema: { summary: 'Replace the zone tree with a zone file (GeoJSON FeatureCollection)', tags: ['zones'], security: [{ adminToken: [] }] },
-      preHandler: opts.authorizeAdmin,
+      config: requires('configure'),
     },
     async (request) => {
       const parsed = parseZoneFile(JSON.stringify(request.body), 'request body');
       await zones.replace(parsed);
+      await opts.audit.record({ actor: request.principal, action: 'zones.replace', target: { kind: 'zone_tree', id: 'all' }, remote: request.ip, details: { zones: parsed.length } });
       return { zones: parsed.length };
     },
   );

@@ -12,6 +12,11 @@ export interface HttpAppOptions {
   /** Body limit for ordinary JSON routes (ingest routes read raw bodies with their own limit). */
   jsonBodyLimitBytes: number;
   version: string;
+  /**
+   * Runs on the bare app before any route exists — where the authorization policy installs
+   * its onRoute hook, so that even the documentation routes declare who may read them.
+   */
+  beforeRoutes?: (app: CityApp) => void;
 }
 
 /**
@@ -27,6 +32,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<CityApp> {
     trustProxy: false,
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  options.beforeRoutes?.(app as unknown as CityApp);
 
   await app.register(swagger, {
     openapi: {
@@ -45,7 +51,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<CityApp> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true }, config: { policy: { permission: 'public' } } }, async () => app.swagger());
 
   app.setErrorHandler((error: FastifyError | CityError, request, reply) => {
     const city = toCityError(error);

@@ -4,7 +4,10 @@ import type { Duplex } from 'node:stream';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import { CityError, cityError } from '../errors.js';
-import { verifyApiKey } from '../auth/api-keys.js';
+import { authenticateMqtt, authorizeMqttPublish, authorizeMqttSubscribe, EVENTS_TOPIC, type MqttPolicyContext } from '../auth/mqtt-policy.js';
+import { hashApiKey } from '../auth/api-keys.js';
+import type { PolicyDeps } from '../auth/policy.js';
+import { actorId, ANONYMOUS, type Principal } from '../auth/principal.js';
 import { sniffFormat } from '../brain/decode.js';
 import type { IngestPipeline } from '../brain/ingest.js';
 import type { InputSource } from '../brain/dead-letters.js';
@@ -18,28 +21,45 @@ export interface MqttOptions {
   maxBatchItems: number;
 }
 
+/** Where a client was refused. */
+export type MqttRefusalStage = 'connect' | 'publish' | 'subscribe';
+
 export interface MqttDeps {
   pipeline: IngestPipeline;
-  registry: PluginRegistry;
+  registry: Pick<PluginRegistry, 'forIngest' | 'has'>;
   metrics: NodeMetrics;
-  adminTokenHash: string;
+  /** The node's one authorization policy (src/auth/policy.ts), applied through src/auth/mqtt-policy.ts. */
+  policy: PolicyDeps;
   log: Logger;
 }
 
-/** `city/{zone}/events/{plugin_id}` and `…/batch` (protobuf EventBatch). */
-const EVENTS_TOPIC = /^city\/([^/]+)\/events\/([^/]+)(\/batch)?$/;
-
-type Identity = { kind: 'admin' } | { kind: 'plugin'; pluginId: string };
-const identities = new WeakMap<Client, Identity>();
+/**
+ * Who a connected client is. A key's owner is looked up again by `keyHash` at every PUBLISH and
+ * SUBSCRIBE (one map lookup), so rotating or revoking a key, or re-binding a device to another
+ * zone or plugin, applies to connections already open; a user's access `token` is verified again
+ * at each SUBSCRIBE, so signing out does too.
+ */
+interface Session {
+  principal: Principal;
+  keyHash: string | null;
+  token: string | null;
+}
+const sessions = new WeakMap<Client, Session>();
 
 /**
- * The embedded MQTT 3.1.1 broker (aedes) on TCP and over WebSocket. A plugin connects with its
- * model id as username and its API key as password, and publishes its events to
- * `city/{zone}/events/{plugin_id}`. For QoS 1 the PUBACK is sent only after the events are
- * committed (ingest runs inside authorizePublish, which aedes completes before acking).
- * MQTT 3.1.1 has no negative acknowledgement, so an event that fails validation is still
- * acknowledged — it is durably kept in the dead-letter table — and the refusal is published
- * to `city/{zone}/rejected/{plugin_id}` for the plugin to read.
+ * The embedded MQTT 3.1.1 broker (aedes) on TCP and over WebSocket, under the node's one
+ * authorization policy: CONNECT takes a plugin or device key, the admin token or a user's access
+ * token as password (src/auth/mqtt-policy.ts `authenticateMqtt`); every PUBLISH and SUBSCRIBE is
+ * decided by `authorizeMqttPublish` / `authorizeMqttSubscribe`. Refusals are explicit and
+ * counted: CONNACK return code 4 or 5 (kept as a dead letter, like a refused webhook), the
+ * connection closed for a refused PUBLISH (MQTT 3.1.1 has no negative PUBACK), SUBACK 0x80 for a
+ * refused subscription (MQTT-3.9.3).
+ *
+ * Plugins and devices publish events to `city/{zone}/events/{plugin_id}`. For QoS 1 the PUBACK
+ * is sent only after the events are committed (ingest runs inside authorizePublish, which aedes
+ * completes before acking). An event that fails validation is still acknowledged — it is durably
+ * kept in the dead-letter table — and the refusal is published to `city/{zone}/rejected/{plugin_id}`.
+ * Devices receive their actuator commands on `city/{zone}/commands/{device_id}` ({@link publish}).
  */
 export class MqttBroker {
   readonly #aedes: Aedes;
@@ -89,49 +109,72 @@ export class MqttBroker {
     return { transport: 'mqtt', remote, contentType: null };
   }
 
+  #context(): MqttPolicyContext {
+    return { nodeTenant: this.deps.policy.nodeTenant, zones: this.deps.policy.zones() };
+  }
+
+  /** The client's principal now (see {@link Session}), or why its key no longer counts. */
+  #current(session: Session | undefined): Principal | CityError {
+    if (session === undefined) return ANONYMOUS;
+    if (session.keyHash === null) return session.principal;
+    const owner = this.deps.policy.keyOwner(session.keyHash);
+    return owner?.principal ?? cityError('AUTH_KEY_INVALID', { pluginId: actorId(session.principal) });
+  }
+
+  #refused(stage: MqttRefusalStage, error: CityError, principal: Principal, topic: string | null): void {
+    this.deps.metrics.mqttRefused.inc({ stage, code: error.code });
+    this.deps.log.debug({ stage, code: error.code, actor: actorId(principal), topic }, error.message);
+  }
+
   #authenticate(
     client: Client,
     username: string | undefined,
     password: Buffer | undefined,
     done: (error: AuthenticateError | null, success: boolean | null) => void,
   ): void {
-    const key = password?.toString('utf8') ?? '';
-    if (username === 'admin' && verifyApiKey(key, this.deps.adminTokenHash)) {
-      identities.set(client, { kind: 'admin' });
-      return done(null, true);
-    }
-    if (username && this.deps.registry.verifyKey(username, key)) {
-      identities.set(client, { kind: 'plugin', pluginId: username });
-      return done(null, true);
-    }
-    // MQTT-3.2.2-5 / return code 4: bad user name or password. Kept as a refusal, without payload.
-    const err = username ? cityError('AUTH_KEY_INVALID', { pluginId: username }) : cityError('AUTH_KEY_MISSING');
-    void this.deps.pipeline.reject(this.#source(client), username && this.deps.registry.has(username) ? username : null, err, null).catch(() => {});
-    const refusal = Object.assign(new Error(err.message), { returnCode: 4 }) as AuthenticateError;
-    done(refusal, false);
+    const source = this.#source(client);
+    authenticateMqtt(this.deps.policy, username, password, source.remote).then(
+      (principal) => {
+        const secret = password!.toString('utf8');
+        const byKey = principal.kind === 'plugin' || principal.kind === 'device';
+        sessions.set(client, { principal, keyHash: byKey ? hashApiKey(secret) : null, token: principal.kind === 'user' ? secret : null });
+        done(null, true);
+      },
+      (err: unknown) => {
+        const error = err instanceof CityError ? err : cityError('INTERNAL', { reason: err instanceof Error ? err.message : String(err) }, err);
+        this.#refused('connect', error, ANONYMOUS, null);
+        // Kept as a refusal, without payload, like a refused webhook request.
+        void this.deps.pipeline.reject(source, username && this.deps.registry.has(username) ? username : null, error, null).catch(() => {});
+        // MQTT-3.2.2-5 CONNACK return codes: 4 bad user name or password (401s), 5 not authorized
+        // (a good credential from a source outside its allow-list, another tenant's, …).
+        const refusal = Object.assign(new Error(error.message), { returnCode: error.status === 401 ? 4 : 5 }) as AuthenticateError;
+        done(refusal, false);
+      },
+    );
   }
 
   async #authorizePublish(client: Client | null, packet: PublishPacket): Promise<void> {
-    if (client === null) return; // the broker's own publications (rejection notices)
-    const identity = identities.get(client);
-    const match = EVENTS_TOPIC.exec(packet.topic);
-    if (identity?.kind === 'admin' && !match) return;
-    if (!match) {
-      throw new Error(`publishing to ${packet.topic} is not allowed; plugins publish to city/{zone}/events/{plugin_id}`);
-    }
-    const [, zone, pluginId, batchSuffix] = match as unknown as [string, string, string, string | undefined];
-    if (identity?.kind === 'plugin' && identity.pluginId !== pluginId) {
-      throw new Error(`client ${identity.pluginId} may not publish events of plugin ${pluginId}`);
-    }
-    const started = performance.now();
+    if (client === null) return; // the broker's own publications (commands, rejection notices)
+    const current = this.#current(sessions.get(client));
+    const principal = current instanceof CityError ? ANONYMOUS : current;
+    const verdict = current instanceof CityError ? { allow: false as const, error: current } : authorizeMqttPublish(principal, packet.topic, this.#context());
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
     const source = this.#source(client);
+    if (!verdict.allow) {
+      this.#refused('publish', verdict.error, principal, packet.topic);
+      const pluginId = EVENTS_TOPIC.exec(packet.topic)?.[2] ?? null;
+      await this.deps.pipeline.reject(source, pluginId !== null && this.deps.registry.has(pluginId) ? pluginId : null, verdict.error, payload).catch(() => {});
+      throw verdict.error; // aedes closes the connection: MQTT 3.1.1 has no negative PUBACK
+    }
+    if (verdict.events === null) return; // the super admin's publication to another topic, passed through
+    const { zone, pluginId, batch } = verdict.events;
+    const started = performance.now();
     try {
       const plugin = this.deps.registry.forIngest(pluginId);
       if (payload.length > this.options.maxPayloadBytes) {
         throw cityError('PAYLOAD_TOO_LARGE', { size: payload.length, limit: this.options.maxPayloadBytes });
       }
-      const format = sniffFormat(payload, batchSuffix !== undefined);
+      const format = sniffFormat(payload, batch);
       const { results } = await this.deps.pipeline.ingest(plugin, payload, format, this.options.maxBatchItems, { source, zoneHint: zone, receivedAtMs: Date.now() });
       const refused = results.filter((r) => r.status === 'rejected');
       if (refused.length > 0) this.#notice(zone, pluginId, { rejected: refused.length, results: refused });
@@ -149,8 +192,8 @@ export class MqttBroker {
 
   /**
    * Publishes from the node itself (actuator commands, src/actions). Resolves once the broker
-   * has handed the message to its subscribers' queues; subscribing to command topics is for
-   * the admin now and for device keys when devices get their own identities.
+   * has handed the message to its subscribers' queues: the device subscribed to
+   * `city/{zone}/commands/{device_id}`, and users monitoring that zone.
    */
   publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -166,12 +209,27 @@ export class MqttBroker {
   }
 
   #authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void {
-    const identity = identities.get(client);
-    if (identity?.kind === 'admin') return done(null, sub);
-    // A plugin may follow the refusals of its own events, nothing else: raw events carry
-    // personal data that only leaves the pipeline tokenized.
-    const m = /^city\/([^/]+)\/rejected\/([^/]+)$/.exec(sub.topic);
-    if (identity?.kind === 'plugin' && m && m[2] === identity.pluginId) return done(null, sub);
-    done(null, null); // MQTT-3.9.3: SUBACK failure (0x80) for this subscription
+    const session = sessions.get(client);
+    const current = this.#current(session);
+    const principal = current instanceof CityError ? ANONYMOUS : current;
+    const decideNow = async () => {
+      if (current instanceof CityError) return { allow: false as const, error: current };
+      if (session?.token) {
+        const checked = await this.deps.policy.accessTokens.verify(session.token);
+        if ('reason' in checked) return { allow: false as const, error: cityError('AUTH_TOKEN_INVALID', { reason: checked.reason }) };
+      }
+      return authorizeMqttSubscribe(principal, sub.topic, this.#context());
+    };
+    decideNow().then(
+      (verdict) => {
+        if (verdict.allow) return done(null, sub);
+        this.#refused('subscribe', verdict.error, principal, sub.topic);
+        done(null, null); // MQTT-3.9.3: SUBACK failure (0x80) for this subscription
+      },
+      (err: unknown) => {
+        this.#refused('subscribe', cityError('INTERNAL', { reason: String(err) }, err), principal, sub.topic);
+        done(null, null);
+      },
+    );
   }
 }

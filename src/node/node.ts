@@ -7,8 +7,14 @@ import { createWebSocketStream } from 'ws';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { CityError } from '../errors.js';
-import type { PolicyDeps } from '../auth/policy.js';
-import { requirePermission } from '../auth/policy.js';
+import { installPolicy, type KeyOwner, type PolicyDeps, type RouteEntry } from '../auth/policy.js';
+import { AccessTokens } from '../auth/access-tokens.js';
+import { AuditLog } from '../auth/audit.js';
+import { auditRoutes } from '../auth/audit-routes.js';
+import { ApprovalService } from '../approvals/service.js';
+import { approvalRoutes } from '../approvals/routes.js';
+import { Identity, type DemoUsersResult, type Sessions, type Users } from '../auth/identity.js';
+import { installHardening } from '../http/hardening.js';
 import { DeadLetterStore } from '../brain/dead-letters.js';
 import { EVENT_COLUMNS, IngestPipeline, type BatchPreparer } from '../brain/ingest.js';
 import { WorkerPreparer } from '../brain/worker-preparer.js';
@@ -27,13 +33,11 @@ import { PluginRegistry } from '../plugins/registry.js';
 import { pluginRoutes } from '../plugins/routes.js';
 import { GroupCommitter } from '../store/group-commit.js';
 import { openStore, pingStore, type Store } from '../store/store.js';
-import { adminToken, personalDataKey } from './secrets.js';
+import { adminToken, jwtSigningKey, otpCodeKey, personalDataKey } from './secrets.js';
 import { PROJECT_ROOT, VERSION } from './paths.js';
-import type { FastifyRequest } from 'fastify';
 import { ActionDispatcher } from '../actions/dispatcher.js';
 import { actionTargetRoutes } from '../actions/routes.js';
 import { ActionTargets } from '../actions/targets.js';
-import { authorizeStream } from '../auth/policy.js';
 import { CepEngine } from '../brain/cep/engine.js';
 import { AggregationReporter } from '../brain/aggregation.js';
 import { LiveStreamHub, liveStreamRoutes } from '../brain/live-stream.js';
@@ -47,6 +51,11 @@ import { decisionView } from '../decisions/views.js';
 import { FailSafeTimers } from '../decisions/timers.js';
 import { RuleRegistry } from '../rules/rule-registry.js';
 import { ruleRoutes } from '../rules/routes.js';
+import { Devices } from '../auth/devices.js';
+import { deviceRoutes } from '../auth/device-routes.js';
+import { overrideRoutes } from '../overrides/routes.js';
+import { SuspensionIndex } from '../overrides/suspension-index.js';
+import { Suspensions } from '../overrides/suspensions.js';
 
 /** The seed's deciding_layer names (seed 001 §10.1 "LOCAL, DISTRICT, CITY, etc."). */
 const LAYER_NAMES = { local: 'LOCAL', district: 'DISTRICT', city: 'CITY', state: 'STATE', national: 'NATIONAL' } as const;
@@ -78,6 +87,18 @@ export interface CityNode {
   readonly timers: FailSafeTimers;
   readonly state: StateStore;
   readonly reporter: AggregationReporter;
+  readonly audit: AuditLog;
+  readonly accessTokens: AccessTokens;
+  /** Every HTTP route with the permission it declares (the authorization matrix test reads it). */
+  readonly routes: readonly RouteEntry[];
+  readonly users: Users;
+  readonly sessions: Sessions;
+  /** Demo mode: the demo accounts and the file keeping their passwords. */
+  readonly demoUsers: DemoUsersResult | null;
+  /** Answers to approval requests (seed 001 §8.2): the authority API's service. */
+  readonly approvals: ApprovalService;
+  readonly devices: Devices;
+  readonly suspensions: Suspensions;
   close(): Promise<void>;
 }
 
@@ -100,6 +121,7 @@ export async function startNode(config: Config, log: Logger): Promise<CityNode> 
 async function assemble(config: Config, log: Logger, store: Store, dataDir: string, closers: Array<() => Promise<void>>): Promise<CityNode> {
   const { db } = store;
   const metrics = new NodeMetrics();
+  const audit = new AuditLog(db, config.tenantId, log);
   const tokenizerKey = await personalDataKey(db);
   const tokenizer = makeTokenizer(tokenizerKey);
   const admin = await adminToken(db, dataDir, config.adminToken);
@@ -114,6 +136,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   }
 
   const registry = await PluginRegistry.load(db, config.tenantId, tokenizer);
+  const devices = await Devices.load({ db, tenantId: config.tenantId, audit, zones: () => zones.tree, pluginExists: (id) => registry.has(id) });
   const pluginKeys = await registerPluginsFromDir(registry, config.pluginsDir ?? (config.demo ? DEMO_PLUGINS_DIR : undefined), config.demo, log);
 
   const committer = new GroupCommitter(
@@ -140,7 +163,11 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   const targets = await ActionTargets.load(db, config.tenantId);
   await targets.seed(config.actions.targets);
   let mqtt: MqttBroker | null = null;
+  // Suspensions (manual override) are known before the dispatcher starts: at start it resumes
+  // pending actions, and those of a suspended rule, plugin or zone must keep waiting.
+  const suspensionIndex = await SuspensionIndex.load(db, config.tenantId, () => zones.tree);
   const dispatcher = new ActionDispatcher({
+    holds: suspensionIndex,
     db,
     tenantId: config.tenantId,
     nodeId: config.nodeId,
@@ -162,6 +189,8 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     tenantId: config.tenantId,
     nodeId: config.nodeId,
     log,
+    approvals: config.approvals,
+    audit,
     onFired: (fired) => {
       void dispatcher.enqueue(fired.released);
       void publishDecision(fired.decisionId);
@@ -169,7 +198,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   });
   const decisions = new DecisionWriter({
     store,
-    context: { tenantId: config.tenantId, nodeId: config.nodeId, layer: LAYER_NAMES[config.role], maxAttempts: (target) => targets.get(target).maxAttempts },
+    context: { tenantId: config.tenantId, nodeId: config.nodeId, layer: LAYER_NAMES[config.role], maxAttempts: (target) => targets.get(target).maxAttempts, approvals: config.approvals },
     onDecided: (view, dispatch, firstTimerAtMs) => {
       metrics.decisionsMade.inc({ kind: view.rule.kind, severity: view.severity ?? 'none' });
       if (view.latency_ms !== null) metrics.decisionLatency.observe(view.latency_ms / 1000);
@@ -222,13 +251,30 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   closers.push(() => reporter.close());
   let accepting = true;
 
-  const policy: PolicyDeps = {
-    adminTokenHash: admin.hash,
-    pluginForKey: (pluginId, key) => registry.verifyKey(pluginId, key),
+  // Who may do what (src/auth/policy.ts): sessions for the access tokens, keys of plugins and devices.
+  const identity = await Identity.start({ db, config, zones: () => zones.tree, audit, log, otpKey: await otpCodeKey(db) });
+  const keyOwner = (keyHash: string): KeyOwner | null => {
+    const plugin = registry.ownerOfKeyHash(keyHash);
+    if (plugin) return { principal: { kind: 'plugin', tenantId: config.tenantId, pluginId: plugin.pluginId }, keyPrefix: plugin.keyPrefix, allowedSources: plugin.allowedSources };
+    return devices.ownerOfKeyHash(keyHash);
   };
-  const authorizeAdmin = requirePermission(policy, 'admin');
+  const accessTokens = new AccessTokens({
+    key: await jwtSigningKey(db),
+    issuer: `possible-city:${config.tenantId}`,
+    ttlS: config.auth.accessTokenTtlS,
+    isSessionRevoked: identity.isSessionRevoked,
+  });
+  const policy: PolicyDeps = {
+    nodeTenant: config.tenantId,
+    adminTokenHash: admin.hash,
+    keyOwner,
+    accessTokens,
+    zones: () => zones.tree,
+  };
 
-  const app = await createHttpApp({ logger: log, jsonBodyLimitBytes: 4 * 1024 * 1024, version: VERSION });
+  let routes: RouteEntry[] = [];
+  const app = await createHttpApp({ logger: log, jsonBodyLimitBytes: 4 * 1024 * 1024, version: VERSION, beforeRoutes: (bare) => (routes = installPolicy(bare, policy)) });
+  await installHardening(app, config.http);
   await app.register(opsRoutes, {
     metrics,
     info: () => ({ node_id: config.nodeId, role: config.role, version: VERSION, store: store.kind }),
@@ -244,8 +290,10 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   });
   await app.register(pluginRoutes, {
     registry,
-    policy,
-    onChange: (what, modelId) => log.info({ what, modelId }, 'plugin changed'),
+    onChange: (what, modelId, request) => {
+      log.info({ what, modelId }, 'plugin changed');
+      audit.recordSoon({ actor: request.principal, action: what, target: { kind: 'plugin', id: modelId }, remote: request.ip });
+    },
   });
   await app.register(webhookRoutes, {
     pipeline,
@@ -255,28 +303,54 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     maxBatchItems: config.ingest.maxBatchItems,
     accepting: () => accepting,
   });
-  await app.register(queryRoutes, { db, tenantId: config.tenantId, zones, authorize: authorizeAdmin });
-  await app.register(zoneRoutes, { zones, authorizeAdmin, maxZoneFileBytes: 64 * 1024 * 1024 });
-  await app.register(ruleRoutes, { rules, registry, authorizeAdmin });
-  await app.register(decisionRoutes, { db, tenantId: config.tenantId, zones, authorize: authorizeAdmin });
-  await app.register(actionTargetRoutes, { targets, authorizeAdmin });
-  await app.register(stateRoutes, { state, reporter, zones, authorizeAdmin });
+  await app.register(queryRoutes, { db, tenantId: config.tenantId, zones });
+  await app.register(zoneRoutes, { zones, audit, maxZoneFileBytes: 64 * 1024 * 1024 });
+  await app.register(ruleRoutes, { rules, registry, audit });
+  await app.register(decisionRoutes, { db, tenantId: config.tenantId, zones });
+  await app.register(actionTargetRoutes, {
+    targets,
+    onChange: (what, name, request) => audit.recordSoon({ actor: request.principal, action: what, target: { kind: 'action_target', id: name }, remote: request.ip }),
+  });
+  await app.register(stateRoutes, { state, reporter, zones });
+  await app.register(auditRoutes, { db, tenantId: config.tenantId });
   await app.register(websocket, { options: { maxPayload: config.ingest.maxBodyBytes } });
-  await app.register(liveStreamRoutes, { hub: live, authorize: (request: FastifyRequest) => authorizeStream(policy, request) });
+  await app.register(liveStreamRoutes, { hub: live });
 
   if (config.mqtt.enabled) {
     mqtt = await MqttBroker.start(
       { host: config.mqtt.host, port: config.mqtt.port, maxPayloadBytes: config.ingest.maxBodyBytes, maxBatchItems: config.ingest.maxBatchItems },
-      { pipeline, registry, metrics, adminTokenHash: admin.hash, log },
+      { pipeline, registry, metrics, policy, log },
     );
     closers.push(() => mqtt!.close());
     if (config.mqtt.wsPath) {
       const broker = mqtt;
-      app.get(config.mqtt.wsPath, { websocket: true, schema: { summary: 'MQTT 3.1.1 over WebSocket (subprotocol "mqtt")', tags: ['ingest'] } }, (socket, request) => {
+      // The WebSocket is only a transport: the broker authenticates the MQTT CONNECT itself.
+      const transportOnly = { policy: { permission: 'public' as const } };
+      app.get(config.mqtt.wsPath, { websocket: true, schema: { summary: 'MQTT 3.1.1 over WebSocket (subprotocol "mqtt")', tags: ['ingest'] }, config: transportOnly }, (socket, request) => {
         broker.handleStream(createWebSocketStream(socket), request.raw);
       });
     }
   }
+
+  const demoUsers = await identity.register(app, { accessTokens, dataDir });
+  const approvals = new ApprovalService({
+    db,
+    tenantId: config.tenantId,
+    nodeId: config.nodeId,
+    approvals: config.approvals,
+    audit,
+    log,
+    // After the commit: released external actions run, a new level's timer is armed, watchers see the change.
+    onChanged: (result) => {
+      if (result.released.dispatch.length > 0) void dispatcher.enqueue(result.released.dispatch);
+      if (result.timerAtMs !== null) timers.poke(result.timerAtMs);
+      void publishDecision(result.decisionId);
+    },
+  });
+  await app.register(approvalRoutes, { db, tenantId: config.tenantId, service: approvals });
+  await app.register(deviceRoutes, { devices, registry, audit });
+  const suspensions = new Suspensions({ db, tenantId: config.tenantId, index: suspensionIndex, dispatcher, audit, zones: () => zones.tree });
+  await app.register(overrideRoutes, { suspensions, zones: () => zones.tree, rules, registry });
 
   await app.listen({ host: config.http.host, port: config.http.port });
   closers.push(() => app.close());
@@ -328,6 +402,15 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     timers,
     state,
     reporter,
+    audit,
+    accessTokens,
+    routes,
+    users: identity.users,
+    sessions: identity.sessions,
+    demoUsers,
+    approvals,
+    devices,
+    suspensions,
     close,
   };
 }

@@ -10,7 +10,16 @@ import type { Database } from '../store/schema.js';
  * (and every process sharing a PostgreSQL database) agrees on them.
  */
 export async function personalDataKey(db: Kysely<Database>): Promise<Buffer> {
-  const name = 'personal_data_key';
+  return storedKey(db, 'personal_data_key');
+}
+
+/** The HMAC key of the node's access tokens (src/auth/access-tokens.ts). */
+export async function jwtSigningKey(db: Kysely<Database>): Promise<Buffer> {
+  return storedKey(db, 'jwt_signing_key');
+}
+
+/** 32 random bytes created once under `name` (the first writer wins when processes race). */
+async function storedKey(db: Kysely<Database>, name: string): Promise<Buffer> {
   await db
     .insertInto('node_secrets')
     .values({ name, value: randomBytes(32).toString('hex') })
@@ -18,6 +27,14 @@ export async function personalDataKey(db: Kysely<Database>): Promise<Buffer> {
     .execute();
   const row = await db.selectFrom('node_secrets').select('value').where('name', '=', name).executeTakeFirstOrThrow();
   return Buffer.from(row.value, 'hex');
+}
+
+/**
+ * The HMAC key one-time sign-in codes are hashed with (src/auth/otp.ts): a six-digit code
+ * hashed without a secret could be found from a leaked row in a million tries.
+ */
+export async function otpCodeKey(db: Kysely<Database>): Promise<Buffer> {
+  return storedKey(db, 'otp_code_key');
 }
 
 export interface AdminToken {

@@ -47,6 +47,12 @@ export class NodeMetrics {
     help: 'Connected MQTT clients',
     registers: [this.registry],
   });
+  readonly mqttRefused = new Counter({
+    name: 'city_mqtt_refused_total',
+    help: 'MQTT connections, publications and subscriptions the authorization policy refused, by stage and error code',
+    labelNames: ['stage', 'code'] as const,
+    registers: [this.registry],
+  });
 
   readonly decisionsMade = new Counter({
     name: 'city_decisions_total',

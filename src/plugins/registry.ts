@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { cityError } from '../errors.js';
 import { newApiKey, verifyApiKey } from '../auth/api-keys.js';
+import { sourceEntryProblem } from '../auth/policy.js';
 import type { IngestPlugin } from '../brain/ingest.js';
 import type { Database } from '../store/schema.js';
 import type { JsonSchema } from './output-schema.js';
@@ -12,6 +13,9 @@ interface PluginEntry {
   vendor: string;
   keyHash: string;
   keyPrefix: string;
+  /** Addresses / CIDR blocks the key may be used from; empty = anywhere. */
+  allowedSources: string[];
+  keyRotatedAt: Date | null;
   enabled: boolean;
   currentVersion: string;
   versions: Map<string, CompiledVersion>;
@@ -24,6 +28,9 @@ export interface PluginSummary {
   current_version: string;
   versions: Array<{ version: string; enabled: boolean; event_type: string }>;
   api_key_prefix: string;
+  /** Where the key may be used from (addresses, CIDR blocks); empty = anywhere. */
+  allowed_sources: string[];
+  key_rotated_at: string | null;
 }
 
 export interface RegisterOutcome {
@@ -40,6 +47,8 @@ export interface RegisterOutcome {
  */
 export class PluginRegistry {
   readonly #plugins = new Map<string, PluginEntry>();
+  /** Key hash → plugin, so the authorization policy finds a key's owner in O(1). */
+  readonly #byKeyHash = new Map<string, PluginEntry>();
   readonly #listeners: Array<() => void> = [];
 
   private constructor(
@@ -58,10 +67,13 @@ export class PluginRegistry {
         vendor: p.vendor,
         keyHash: p.api_key_hash,
         keyPrefix: p.api_key_prefix,
+        allowedSources: p.allowed_sources ?? [],
+        keyRotatedAt: p.key_rotated_at === null ? null : new Date(p.key_rotated_at),
         enabled: p.enabled,
         currentVersion: p.current_version,
         versions: new Map(),
       });
+      registry.#byKeyHash.set(p.api_key_hash, registry.#plugins.get(p.model_id)!);
     }
     for (const v of versions) {
       const entry = registry.#plugins.get(v.model_id);
@@ -144,11 +156,14 @@ export class PluginRegistry {
       vendor,
       keyHash: key!.hash,
       keyPrefix: key!.prefix,
+      allowedSources: [],
+      keyRotatedAt: null,
       enabled: true,
       currentVersion: version,
       versions: new Map([[version, compiled]]),
     };
     this.#plugins.set(modelId, entry);
+    this.#byKeyHash.set(entry.keyHash, entry);
     this.#changed();
     return { status: 'created', plugin: this.#summary(entry), api_key: key!.key };
   }
@@ -233,15 +248,51 @@ export class PluginRegistry {
   async rotateKey(modelId: string): Promise<{ api_key: string; plugin: PluginSummary }> {
     const entry = this.#entry(modelId);
     const key = newApiKey('pk');
+    const now = new Date();
     await this.db
       .updateTable('plugins')
-      .set({ api_key_hash: key.hash, api_key_prefix: key.prefix, updated_at: new Date() })
+      .set({ api_key_hash: key.hash, api_key_prefix: key.prefix, key_rotated_at: now, updated_at: now })
       .where('tenant_id', '=', this.tenantId)
       .where('model_id', '=', modelId)
       .execute();
+    this.#byKeyHash.delete(entry.keyHash);
     entry.keyHash = key.hash;
     entry.keyPrefix = key.prefix;
+    entry.keyRotatedAt = now;
+    this.#byKeyHash.set(entry.keyHash, entry);
     return { api_key: key.key, plugin: this.#summary(entry) };
+  }
+
+  /**
+   * Replaces the allow-list of source addresses the plugin's key may be used from (empty =
+   * anywhere); it applies to the next request. `alongside` runs in the same transaction (the
+   * audit row). Throws REQUEST_INVALID naming an entry that is no address or CIDR block.
+   */
+  async setAllowedSources(modelId: string, sources: readonly string[], alongside?: (tx: Kysely<Database>, previous: readonly string[]) => Promise<void>): Promise<PluginSummary> {
+    const entry = this.#entry(modelId);
+    for (const source of sources) {
+      const problem = sourceEntryProblem(source);
+      if (problem !== null) throw cityError('REQUEST_INVALID', { reason: `allowed_sources: ${problem}` });
+    }
+    const previous = entry.allowedSources;
+    const next = [...new Set(sources)];
+    await this.db.transaction().execute(async (tx) => {
+      await tx
+        .updateTable('plugins')
+        .set({ allowed_sources: JSON.stringify(next), updated_at: new Date() })
+        .where('tenant_id', '=', this.tenantId)
+        .where('model_id', '=', modelId)
+        .execute();
+      await alongside?.(tx, previous);
+    });
+    entry.allowedSources = next;
+    return this.#summary(entry);
+  }
+
+  /** The plugin whose current key hashes to `keyHash` (src/auth/policy.ts), or null. */
+  ownerOfKeyHash(keyHash: string): { pluginId: string; keyPrefix: string; allowedSources: readonly string[] } | null {
+    const entry = this.#byKeyHash.get(keyHash);
+    return entry ? { pluginId: entry.modelId, keyPrefix: entry.keyPrefix, allowedSources: entry.allowedSources } : null;
   }
 
   /** True when `key` is the current key of plugin `modelId` (enabled or not). */
@@ -294,6 +345,8 @@ export class PluginRegistry {
       current_version: p.currentVersion,
       versions: [...p.versions.values()].map((v) => ({ version: v.version, enabled: v.enabled, event_type: v.eventType })),
       api_key_prefix: p.keyPrefix,
+      allowed_sources: [...p.allowedSources],
+      key_rotated_at: p.keyRotatedAt?.toISOString() ?? null,
     };
   }
 }

@@ -1,12 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { cityError } from '../errors.js';
-import { requirePermission, type PolicyDeps } from '../auth/policy.js';
+import { requires } from '../auth/policy.js';
 import type { PluginRegistry } from './registry.js';
 
 export interface PluginRouteOptions {
   registry: PluginRegistry;
-  policy: PolicyDeps;
   /** Called after every change, for the audit trail and logs. */
   onChange?: (what: string, modelId: string, request: FastifyRequest) => void;
 }
@@ -15,8 +14,7 @@ const ModelParams = Type.Object({ model_id: Type.String({ maxLength: 64 }) });
 
 /** The plugin model layer's API (seed 001 §12.1) and its management routes. */
 export async function pluginRoutes(app: FastifyInstance, opts: PluginRouteOptions): Promise<void> {
-  const { registry, policy } = opts;
-  const admin = requirePermission(policy, 'admin');
+  const { registry } = opts;
   const modelIdOfBody = (request: FastifyRequest): string | null => {
     const m = (request.body as { plugin_manifest?: { model_id?: unknown } } | undefined)?.plugin_manifest?.model_id;
     return typeof m === 'string' ? m : null;
@@ -31,7 +29,7 @@ export async function pluginRoutes(app: FastifyInstance, opts: PluginRouteOption
         security: [{ adminToken: [] }, { pluginKey: [] }],
         body: Type.Object({}, { additionalProperties: true }),
       },
-      preHandler: requirePermission(policy, 'plugin-or-admin', modelIdOfBody),
+      config: requires('plugin_publish', { pluginOf: modelIdOfBody }),
     },
     async (request, reply) => {
       const asPlugin = request.principal?.kind === 'plugin' ? request.principal.pluginId : null;
@@ -45,13 +43,13 @@ export async function pluginRoutes(app: FastifyInstance, opts: PluginRouteOption
     },
   );
 
-  app.get('/api/v1/plugins', { schema: { summary: 'List plugins', tags: ['plugins'], security: [{ adminToken: [] }] }, preHandler: admin }, async () => ({
+  app.get('/api/v1/plugins', { schema: { summary: 'List plugins', tags: ['plugins'], security: [{ adminToken: [] }] }, config: requires('monitor') }, async () => ({
     plugins: registry.list(),
   }));
 
   app.get<{ Params: { model_id: string } }>(
     '/api/v1/plugins/:model_id',
-    { schema: { summary: 'One plugin and the documents of its current version', tags: ['plugins'], params: ModelParams, security: [{ adminToken: [] }] }, preHandler: admin },
+    { schema: { summary: 'One plugin and the documents of its current version', tags: ['plugins'], params: ModelParams, security: [{ adminToken: [] }] }, config: requires('monitor') },
     async (request) => ({ ...registry.summary(request.params.model_id), current: await registry.documents(request.params.model_id) }),
   );
 
@@ -64,7 +62,7 @@ export async function pluginRoutes(app: FastifyInstance, opts: PluginRouteOption
         params: Type.Object({ model_id: Type.String({ maxLength: 64 }), version: Type.String({ maxLength: 64 }) }),
         security: [{ adminToken: [] }],
       },
-      preHandler: admin,
+      config: requires('monitor'),
     },
     async (request) => registry.documents(request.params.model_id, request.params.version),
   );
@@ -76,7 +74,7 @@ export async function pluginRoutes(app: FastifyInstance, opts: PluginRouteOption
         // The body is optional ({"version": "x.y.z"} targets one version), so it is checked here
         // rather than by a route schema, which would demand one.
         schema: { summary: `${action === 'disable' ? 'Disable' : 'Re-enable'} a plugin, or one version ({"version": "x.y.z"})`, tags: ['plugins'], params: ModelParams, security: [{ adminToken: [] }] },
-        preHandler: admin,
+        config: requires('configure'),
       },
       async (request) => {
         const version = request.body?.version;
@@ -90,7 +88,7 @@ export async function pluginRoutes(app: FastifyInstance, opts: PluginRouteOption
 
   app.post<{ Params: { model_id: string } }>(
     '/api/v1/plugins/:model_id/rotate-key',
-    { schema: { summary: "Replace a plugin's API key (the old one stops working at once)", tags: ['plugins'], params: ModelParams, security: [{ adminToken: [] }] }, preHandler: admin },
+    { schema: { summary: "Replace a plugin's API key (the old one stops working at once)", tags: ['plugins'], params: ModelParams, security: [{ adminToken: [] }] }, config: requires('configure') },
     async (request) => {
       const rotated = await registry.rotateKey(request.params.model_id);
       opts.onChange?.('plugin.rotate-key', request.params.model_id, request);

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import { requires } from '../auth/policy.js';
+import type { AuditLog } from '../auth/audit.js';
 import { Type } from '@sinclair/typebox';
 import { cityError } from '../errors.js';
 import type { PluginRegistry } from '../plugins/registry.js';
@@ -7,7 +9,7 @@ import type { RuleRecord, RuleRegistry } from './rule-registry.js';
 export interface RuleRouteOptions {
   rules: RuleRegistry;
   registry: PluginRegistry;
-  authorizeAdmin: (request: any, reply: any) => Promise<void>;
+  audit: AuditLog;
 }
 
 const NameParams = Type.Object({ name: Type.String({ maxLength: 100 }) });
@@ -28,7 +30,7 @@ export async function ruleRoutes(app: FastifyInstance, opts: RuleRouteOptions): 
 
   app.get(
     '/api/v1/rules',
-    { schema: { summary: 'Correlation rules, action triggers and refused rule files', tags: ['rules'], security }, preHandler: opts.authorizeAdmin },
+    { schema: { summary: 'Correlation rules, action triggers and refused rule files', tags: ['rules'], security }, config: requires('monitor') },
     async () => ({
       rules: rules.list().map(ruleView),
       action_triggers: opts.registry.descriptors().flatMap((d) =>
@@ -55,10 +57,11 @@ export async function ruleRoutes(app: FastifyInstance, opts: RuleRouteOptions): 
         tags: ['rules'],
         security,
       },
-      preHandler: opts.authorizeAdmin,
+      config: requires('configure_rules'),
     },
     async (request, reply) => {
       const saved = await rules.putText(bodyText(request.body));
+      for (const r of saved) await opts.audit.record({ actor: request.principal, action: 'rule.put', target: { kind: 'rule', id: r.spec.name }, remote: request.ip, details: { kind: r.spec.kind, version: r.version } });
       reply.code(201);
       return { rules: saved.map(ruleView) };
     },
@@ -66,7 +69,7 @@ export async function ruleRoutes(app: FastifyInstance, opts: RuleRouteOptions): 
 
   app.get<{ Params: { name: string } }>(
     '/api/v1/rules/:name',
-    { schema: { summary: 'One correlation rule with its source text', tags: ['rules'], params: NameParams, security }, preHandler: opts.authorizeAdmin },
+    { schema: { summary: 'One correlation rule with its source text', tags: ['rules'], params: NameParams, security }, config: requires('monitor') },
     async (request) => {
       const r = rules.get(request.params.name);
       return { ...ruleView(r), spec: r.spec, source_text: r.sourceText };
@@ -75,18 +78,20 @@ export async function ruleRoutes(app: FastifyInstance, opts: RuleRouteOptions): 
 
   app.put<{ Params: { name: string } }>(
     '/api/v1/rules/:name',
-    { schema: { summary: 'Replace one correlation rule (YAML or JSON holding that rule)', tags: ['rules'], params: NameParams, security }, preHandler: opts.authorizeAdmin },
+    { schema: { summary: 'Replace one correlation rule (YAML or JSON holding that rule)', tags: ['rules'], params: NameParams, security }, config: requires('configure_rules') },
     async (request) => {
       const [saved] = await rules.putText(bodyText(request.body), request.params.name);
+      await opts.audit.record({ actor: request.principal, action: 'rule.put', target: { kind: 'rule', id: saved!.spec.name }, remote: request.ip, details: { kind: saved!.spec.kind, version: saved!.version } });
       return ruleView(saved!);
     },
   );
 
   app.delete<{ Params: { name: string } }>(
     '/api/v1/rules/:name',
-    { schema: { summary: 'Delete a correlation rule created through the API', tags: ['rules'], params: NameParams, security }, preHandler: opts.authorizeAdmin },
+    { schema: { summary: 'Delete a correlation rule created through the API', tags: ['rules'], params: NameParams, security }, config: requires('configure_rules') },
     async (request, reply) => {
       await rules.delete(request.params.name);
+      await opts.audit.record({ actor: request.principal, action: 'rule.delete', target: { kind: 'rule', id: request.params.name }, remote: request.ip });
       reply.code(204);
     },
   );
@@ -94,8 +99,12 @@ export async function ruleRoutes(app: FastifyInstance, opts: RuleRouteOptions): 
   for (const [verb, enabled] of [['enable', true], ['disable', false]] as const) {
     app.post<{ Params: { name: string } }>(
       `/api/v1/rules/:name/${verb}`,
-      { schema: { summary: `${verb === 'enable' ? 'Enable' : 'Disable'} a correlation rule`, tags: ['rules'], params: NameParams, security }, preHandler: opts.authorizeAdmin },
-      async (request) => ruleView(await rules.setEnabled(request.params.name, enabled)),
+      { schema: { summary: `${verb === 'enable' ? 'Enable' : 'Disable'} a correlation rule`, tags: ['rules'], params: NameParams, security }, config: requires('configure_rules') },
+      async (request) => {
+        const rule = ruleView(await rules.setEnabled(request.params.name, enabled));
+        await opts.audit.record({ actor: request.principal, action: `rule.${verb}`, target: { kind: 'rule', id: request.params.name }, remote: request.ip });
+        return rule;
+      },
     );
   }
 }

@@ -39,6 +39,9 @@ export interface PluginsTable {
   current_version: string;
   created_at: DefaultTimestamp;
   updated_at: DefaultTimestamp;
+  /** CIDRs or addresses the key may be used from; empty = anywhere. */
+  allowed_sources: ColumnType<string[], string | undefined, string>;
+  key_rotated_at: Timestamp | null;
 }
 
 export interface PluginVersionsTable {
@@ -172,6 +175,10 @@ export interface ApprovalRequestsTable {
   resolved_by: string | null;
   resolution: string | null;
   notes: string | null;
+  /** The authority level that must act now (1–5); escalation raises it. */
+  level: ColumnType<number, number | undefined, number>;
+  approval_type: string | null;
+  escalations: ColumnType<number, number | undefined, number>;
 }
 
 export interface EventLogsTable {
@@ -251,6 +258,136 @@ export interface BrainStateTable {
   updated_at: DefaultTimestamp;
 }
 
+export type UserRole = 'super_admin' | 'tenant_admin' | 'operator' | 'authority' | 'citizen';
+
+export interface UsersTable {
+  user_id: string;
+  tenant_id: string;
+  username: string | null;
+  phone: string | null;
+  display_name: string;
+  role: UserRole;
+  level: number | null;
+  scope_zone_id: string | null;
+  password_hash: string | null;
+  failed_logins: ColumnType<number, number | undefined, number>;
+  locked_until: Timestamp | null;
+  disabled_at: Timestamp | null;
+  created_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+}
+
+export interface RefreshTokensTable {
+  token_id: string;
+  family_id: string;
+  tenant_id: string;
+  user_id: string;
+  token_hash: string;
+  issued_at: DefaultTimestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  revoked_reason: string | null;
+}
+
+export interface OtpCodesTable {
+  otp_id: string;
+  tenant_id: string;
+  phone: string;
+  code_hash: string;
+  created_at: DefaultTimestamp;
+  expires_at: Timestamp;
+  attempts: ColumnType<number, number | undefined, number>;
+  used_at: Timestamp | null;
+}
+
+export interface NotificationsTable {
+  id: Generated<string>;
+  tenant_id: string;
+  channel: string;
+  recipient: string;
+  subject: string | null;
+  body: string;
+  created_at: DefaultTimestamp;
+  sent_at: Timestamp | null;
+  provider: string | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  last_error: string | null;
+}
+
+export interface DevicesTable {
+  tenant_id: string;
+  device_id: string;
+  name: string;
+  zone_id: string | null;
+  /** The plugin whose events the device may publish (its schema); null = commands only. */
+  plugin_id: string | null;
+  api_key_hash: string;
+  api_key_prefix: string;
+  allowed_sources: ColumnType<string[], string | undefined, string>;
+  created_at: DefaultTimestamp;
+  rotated_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<string>;
+  tenant_id: string;
+  at: DefaultTimestamp;
+  actor_kind: string;
+  actor_id: string;
+  action: string;
+  target_kind: string | null;
+  target_id: string | null;
+  zone_id: string | null;
+  outcome: ColumnType<string, string | undefined, string>;
+  remote: string | null;
+  details: Json<Record<string, unknown>>;
+}
+
+export interface SuspensionsTable {
+  suspension_id: string;
+  tenant_id: string;
+  kind: 'rule' | 'plugin' | 'zone';
+  target: string;
+  reason: string;
+  created_by: string;
+  created_at: DefaultTimestamp;
+  resumed_by: string | null;
+  resumed_at: Timestamp | null;
+  resume_reason: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+export interface ApprovalHistoryTable {
+  id: Generated<string>;
+  tenant_id: string;
+  request_id: string;
+  decision_id: string;
+  at: DefaultTimestamp;
+  actor_id: string;
+  actor_level: number | null;
+  action: string;
+  from_level: number | null;
+  to_level: number | null;
+  notes: string | null;
+}
+
+export interface FeedbackTable {
+  id: Generated<string>;
+  tenant_id: string;
+  plugin_id: string;
+  plugin_version: string | null;
+  decision_id: string;
+  event_id: string;
+  features: Json<Record<string, unknown>>;
+  recommended_action: string | null;
+  human_decision: string;
+  label_source: string;
+  approver_id: string;
+  notes: string | null;
+  created_at: DefaultTimestamp;
+}
+
 export interface Database {
   node_secrets: NodeSecretsTable;
   tenants: TenantsTable;
@@ -271,4 +408,13 @@ export interface Database {
   resources: ResourcesTable;
   action_targets: ActionTargetsTable;
   brain_state: BrainStateTable;
+  users: UsersTable;
+  refresh_tokens: RefreshTokensTable;
+  otp_codes: OtpCodesTable;
+  notifications: NotificationsTable;
+  devices: DevicesTable;
+  audit_log: AuditLogTable;
+  suspensions: SuspensionsTable;
+  approval_history: ApprovalHistoryTable;
+  feedback: FeedbackTable;
 }

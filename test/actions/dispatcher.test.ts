@@ -4,9 +4,12 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
 import { ActionDispatcher, type ActionDispatcherOptions } from '../../src/actions/dispatcher.js';
+import type { HoldCheck } from '../../src/actions/holds.js';
 import type { PublishMqtt } from '../../src/actions/delivery.js';
 import { ActionTargets } from '../../src/actions/targets.js';
 import type { ActionStatus, ActionView } from '../../src/decisions/types.js';
+import { ZoneTree } from '../../src/geo/zones.js';
+import { SuspensionIndex, type ActiveSuspension } from '../../src/overrides/suspension-index.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { createTestDatabase } from '../helpers/store.js';
 
@@ -83,7 +86,7 @@ interface Harness {
   decisionId: string;
   targets: ActionTargets;
   updates: Updates;
-  dispatcher(options?: { publishMqtt?: PublishMqtt | null; options?: ActionDispatcherOptions }): ActionDispatcher;
+  dispatcher(options?: { publishMqtt?: PublishMqtt | null; options?: ActionDispatcherOptions; holds?: HoldCheck }): ActionDispatcher;
   insertAction(a: Partial<ActionRowInput> & { action_id: string }): Promise<void>;
   action(id: string): Promise<Record<string, any>>;
   attempts(id: string): Promise<Array<Record<string, any>>>;
@@ -122,6 +125,10 @@ function sharedStore(): Promise<{ store: Store; dispose(): Promise<void> }> {
     };
   })();
   return shared;
+}
+
+function suspensionOf(kind: ActiveSuspension['kind'], target: string): ActiveSuspension {
+  return { suspensionId: `s-${kind}-${target}`, kind, target, reason: 'flood drill', createdBy: 'admin-token', createdAt: new Date() };
 }
 
 /** A tenant with one decision (zone w119) in the shared store. */
@@ -174,6 +181,7 @@ async function harness(t: TestContext): Promise<Harness> {
         targets,
         publishMqtt: o.publishMqtt === undefined ? null : o.publishMqtt,
         onUpdate: updates.onUpdate,
+        holds: o.holds ?? null,
         log: pino({ level: process.env.CITY_TEST_LOG ?? 'silent' }),
         options: { ...FAST, ...o.options },
       });
@@ -441,6 +449,65 @@ describe('ActionDispatcher', { timeout: 60_000 }, () => {
     await dispatcher.start();
     await Promise.all(['low', 'high', 'mid'].map((id) => h.updates.until(id)));
     assert.deepEqual(rx.requests.map((r) => r.body.action_id), ['high', 'mid', 'low']);
+  });
+
+  it('(g) an action a suspension covers is SUSPENDED when it comes due, not sent; released, it runs once', async (t) => {
+    const h = await harness(t);
+    const rx = await receiver(t, () => ({ status: 200 }));
+    await h.targets.put('traffic_control_system', { kind: 'webhook', url: rx.url });
+    const holds = new SuspensionIndex(() => new ZoneTree([]));
+    const stop = suspensionOf('zone', 'w119');
+    holds.add(stop);
+    const dispatcher = h.dispatcher({ holds });
+    await dispatcher.start();
+    await h.insertAction({ action_id: 'held-at-attempt' });
+    await dispatcher.enqueue(['held-at-attempt']);
+    const held = await h.updates.until('held-at-attempt', ['SUSPENDED']);
+    assert.equal(held.attempts, 0);
+    assert.match(held.result!, /^suspended: zone w119 is suspended \(flood drill; suspension s-zone-w119\)/);
+    assert.equal(rx.requests.length, 0);
+    assert.equal(dispatcher.stats().pending, 0, 'it left the schedule');
+
+    holds.remove(stop);
+    const change = await h.store.db.transaction().execute((tx) => dispatcher.releaseCovered(tx, { kind: 'zone', zoneIds: ['w119'] }));
+    assert.deepEqual(change.released, ['held-at-attempt']);
+    dispatcher.announce(change);
+    const done = await h.updates.until('held-at-attempt');
+    assert.equal(done.status, 'COMPLETED');
+    assert.equal(done.attempts, 1);
+    assert.deepEqual(h.updates.statuses('held-at-attempt'), ['SUSPENDED', 'PENDING', 'EXECUTING', 'COMPLETED']);
+    assert.equal(rx.requests.length, 1);
+  });
+
+  it('(g) a new suspension holds PENDING actions at once, in its transaction; another suspension keeps them held', async (t) => {
+    const h = await harness(t);
+    const rx = await receiver(t, () => ({ status: 200 }));
+    await h.targets.put('traffic_control_system', { kind: 'webhook', url: rx.url });
+    const holds = new SuspensionIndex(() => new ZoneTree([]));
+    const dispatcher = h.dispatcher({ holds });
+    await h.insertAction({ action_id: 'bulk-1' });
+    await h.insertAction({ action_id: 'bulk-2', status: 'HELD' });
+    const ruleStop = suspensionOf('rule', 'flood_traffic_coordination');
+    const zoneStop = suspensionOf('zone', 'w119');
+    holds.add(ruleStop);
+    holds.add(zoneStop);
+    const change = await h.store.db.transaction().execute((tx) => dispatcher.holdCovered(tx, { kind: 'rule', ruleId: 'flood_traffic_coordination' }, ruleStop));
+    assert.deepEqual(change.changed.map((c) => [c.row.action_id, c.row.status, c.zoneId]), [['bulk-1', 'SUSPENDED', 'w119']], 'PENDING only: HELD waits for its approval');
+    dispatcher.announce(change);
+    assert.deepEqual(h.updates.statuses('bulk-1'), ['SUSPENDED']);
+    assert.equal((await h.action('bulk-2')).status, 'HELD');
+    await dispatcher.start();
+
+    // Resuming the rule leaves it to the zone stop, whose suspension its result now names.
+    holds.remove(ruleStop);
+    const partly = await h.store.db.transaction().execute((tx) => dispatcher.releaseCovered(tx, { kind: 'rule', ruleId: 'flood_traffic_coordination' }));
+    assert.deepEqual(partly.released, []);
+    assert.match((await h.action('bulk-1')).result, /zone w119 is suspended/);
+    holds.remove(zoneStop);
+    const rest = await h.store.db.transaction().execute((tx) => dispatcher.releaseCovered(tx, { kind: 'zone', zoneIds: ['w119'] }));
+    dispatcher.announce(rest);
+    assert.equal((await h.updates.until('bulk-1')).status, 'COMPLETED');
+    assert.deepEqual(rx.requests.map((r) => r.body.action_id), ['bulk-1']);
   });
 
   it('ignores actions that are not runnable and ids it already holds', async (t) => {

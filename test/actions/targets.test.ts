@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
+import { installTestPolicy } from '../helpers/policy.js';
+
+const ADMIN_TOKEN = 'adm_action-targets-test-0123456789';
 import { actionTargetRoutes } from '../../src/actions/routes.js';
 import { ActionTargets, fillTopic, validateTarget } from '../../src/actions/targets.js';
-import { CityError, cityError } from '../../src/errors.js';
+import { CityError } from '../../src/errors.js';
 import { createHttpApp } from '../../src/http/app.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { createTestDatabase } from '../helpers/store.js';
@@ -128,13 +131,9 @@ describe('action targets', { timeout: 60_000 }, () => {
     const { targets } = await fresh();
     const app = await createHttpApp({ logger: pino({ level: 'silent' }), jsonBodyLimitBytes: 1 << 20, version: 'test' });
     t.after(() => app.close());
-    await app.register(actionTargetRoutes, {
-      targets,
-      authorizeAdmin: async (request) => {
-        if (request.headers.authorization !== 'Bearer admin') throw cityError('AUTH_REQUIRED');
-      },
-    });
-    const admin = { authorization: 'Bearer admin' };
+    installTestPolicy(app, ADMIN_TOKEN);
+    await app.register(actionTargetRoutes, { targets });
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
     assert.equal((await app.inject({ method: 'GET', url: '/api/v1/action-targets' })).statusCode, 401);
 

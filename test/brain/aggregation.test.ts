@@ -3,8 +3,6 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
-import { hashApiKey } from '../../src/auth/api-keys.js';
-import { requirePermission } from '../../src/auth/policy.js';
 import { AggregationReporter, pluralise } from '../../src/brain/aggregation.js';
 import { stateRoutes } from '../../src/brain/state-routes.js';
 import { StateStore } from '../../src/brain/state-store.js';
@@ -123,8 +121,8 @@ test("a window's report has the seed's shape, real numbers, and is stored with i
   assert.equal((await reporter.latest())?.report_id, (await reporter.list({ limit: 1 })).reports[0]!.report_id);
 
   // Over HTTP.
-  const app = await testApp(t);
-  await app.register(stateRoutes, { state, reporter, zones, authorizeAdmin: requirePermission({ adminTokenHash: hashApiKey(ADMIN_TOKEN), pluginForKey: () => false }, 'admin') });
+  const app = await testApp(t, zones);
+  await app.register(stateRoutes, { state, reporter, zones });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const get = async (path: string) => (await fetch(base + path, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json() as Promise<any>;

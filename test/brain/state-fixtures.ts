@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { installTestPolicy } from '../helpers/policy.js';
 import pino from 'pino';
 import type { TestContext } from 'node:test';
 import { BrainBus } from '../../src/decisions/bus.js';
@@ -43,9 +44,13 @@ export async function chennaiStore(
   return { store, db: store.db, zones, bus: new BrainBus((err) => { throw err; }) };
 }
 
-/** A fastify app as the node builds it, on 127.0.0.1 port 0, closed after the test. */
-export async function testApp(t: Pick<TestContext, 'after'> | { after(fn: () => unknown): void }): Promise<CityApp> {
+/**
+ * A fastify app as the node builds it — with the node's authorization policy, where
+ * ADMIN_TOKEN is the admin token — on 127.0.0.1 port 0, closed after the test.
+ */
+export async function testApp(t: Pick<TestContext, 'after'> | { after(fn: () => unknown): void }, zones: ZoneService): Promise<CityApp> {
   const app = await createHttpApp({ logger: pino({ level: 'silent' }), jsonBodyLimitBytes: 1024 * 1024, version: 'test' });
+  installTestPolicy(app, ADMIN_TOKEN, () => zones.tree);
   t.after(() => app.close());
   return app;
 }

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AddressInfo } from 'node:net';
-import { hashApiKey } from '../../src/auth/api-keys.js';
-import { requirePermission } from '../../src/auth/policy.js';
 import { AggregationReporter } from '../../src/brain/aggregation.js';
 import { stateRoutes } from '../../src/brain/state-routes.js';
 import { StateStore } from '../../src/brain/state-store.js';
@@ -149,9 +147,8 @@ test('state routes: snapshot, incidents, resources and close over HTTP, admin on
   const state = await new StateStore({ db, tenantId: TENANT, nodeId: NODE, zones, bus, now: () => T0 }).load();
   t.after(() => state.close());
   const reporter = new AggregationReporter({ db, tenantId: TENANT, nodeId: NODE, state, now: () => T0 });
-  const authorizeAdmin = requirePermission({ adminTokenHash: hashApiKey(ADMIN_TOKEN), pluginForKey: () => false }, 'admin');
-  const app = await testApp(t);
-  await app.register(stateRoutes, { state, reporter, zones, authorizeAdmin });
+  const app = await testApp(t, zones);
+  await app.register(stateRoutes, { state, reporter, zones });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
   const get = async (path: string, init: RequestInit = {}) => {

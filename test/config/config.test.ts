@@ -73,7 +73,7 @@ describe('loadConfig precedence: defaults < file < environment < flags', () => {
     const config = await loadConfig({ file });
     assert.equal(config.nodeId, 'node-a');
     assert.equal(config.role, 'district');
-    assert.deepEqual(config.http, { host: DEFAULT_CONFIG.http.host, port: 9000 });
+    assert.deepEqual(config.http, { ...DEFAULT_CONFIG.http, port: 9000 });
     assert.deepEqual(config.mqtt, { ...DEFAULT_CONFIG.mqtt, enabled: false });
     assert.deepEqual(config.ingest, DEFAULT_CONFIG.ingest);
   });
@@ -82,7 +82,7 @@ describe('loadConfig precedence: defaults < file < environment < flags', () => {
     const file = await configFile('json', JSON.stringify({ tenantId: 'chennai', http: { host: '0.0.0.0' }, ingest: { maxBatchItems: 500 } }));
     const config = await loadConfig({ file });
     assert.equal(config.tenantId, 'chennai');
-    assert.deepEqual(config.http, { host: '0.0.0.0', port: DEFAULT_CONFIG.http.port });
+    assert.deepEqual(config.http, { ...DEFAULT_CONFIG.http, host: '0.0.0.0' });
     assert.deepEqual(config.ingest, { ...DEFAULT_CONFIG.ingest, maxBatchItems: 500 });
   });
 

@@ -11,6 +11,7 @@ import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js';
 import { DEMO_RULES_DIR, startNode } from '../../src/node/node.js';
 import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { createTestDatabase } from '../helpers/store.js';
+import { signIn } from '../helpers/users.js';
 import { CHENNAI_ZONES, examplePlugin, seedRegistration, speedingEvent, TEYNAMPET } from '../helpers/fixtures.js';
 
 const SEED_FLOOD_RULE = join(DEMO_RULES_DIR, 'flood-traffic-coordination.yaml');
@@ -86,7 +87,7 @@ describe('decisions on a Local Brain', () => {
     }
   });
 
-  test('seed traffic example: speeding, high, 0.9 → a decision with notify_authority (approval) and log_event', async () => {
+  test('seed traffic example: speeding, high, 0.9 → a decision with notify_authority (approval) and log_event, written once an officer approves', async () => {
     const res = await post('traffic-violation-detector-v2', speedingEvent({ event_id: 'speed-0.9' }));
     assert.equal(res.status, 202);
     const [decision] = await waitFor('the decision', async () => {
@@ -100,7 +101,8 @@ describe('decisions on a Local Brain', () => {
     assert.equal(decision.rule.kind, 'action_trigger');
     assert.equal(decision.rule.name, 'speeding_detected');
     assert.equal(decision.zone_id, 'chennai-w119');
-    assert.deepEqual(decision.actions.map((a: any) => [a.type, a.status]), [['notify_authority', 'COMPLETED'], ['log_event', 'COMPLETED']]);
+    // The violations_db entry is the fine record: it waits (HELD) for the officer's approval.
+    assert.deepEqual(decision.actions.map((a: any) => [a.type, a.status]), [['notify_authority', 'COMPLETED'], ['log_event', 'HELD']]);
     // The rationale names the rule, the condition and the values it read.
     assert.equal(decision.rationale.conditions[0].source, "severity >= 'medium' AND confidence_score > 0.85");
     assert.deepEqual(decision.rationale.conditions[0].values, { severity: 'high', confidence_score: 0.9, violation_type: 'speeding' });
@@ -115,9 +117,13 @@ describe('decisions on a Local Brain', () => {
     assert.equal(request.fail_safe_action, 'auto_approve_fine');
     const deadlineIn = new Date(request.deadline_at).getTime() - decision.decision_time_ms;
     assert.ok(Math.abs(deadlineIn - 30 * 60_000) < 1000, `deadline ${deadlineIn} ms after the decision`);
-    // log_event wrote to the named log.
-    const log = (await call(node, 'GET', '/api/v1/logs/violations_db', { headers: node.admin })).body;
-    assert.ok(log.entries.some((e: any) => e.decision_id === decision.decision_id && e.event_id === 'speed-0.9'));
+    const logged = async () => (await call(node, 'GET', '/api/v1/logs/violations_db', { headers: node.admin })).body.entries.some((e: any) => e.decision_id === decision.decision_id && e.event_id === 'speed-0.9');
+    assert.equal(await logged(), false, 'nothing is logged before approval');
+    // An officer of the ward approves (seed §8.2 step 5): log_event writes to the named log.
+    const officer = await signIn(node, { role: 'authority', level: 1, scope: 'chennai-w119' });
+    const approved = await call(node, 'POST', '/api/v1/authority/approve-decision', { headers: officer.headers, body: { decision_id: decision.decision_id, action: 'approve', notes: 'Violation confirmed from video evidence' } });
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    assert.equal(await logged(), true);
   });
 
   test('seed traffic example: confidence 0.8 → no decision', async () => {
@@ -293,7 +299,7 @@ describe('fail-safe timers', () => {
       });
       decisionId = decision.decision_id;
       assert.equal(decision.approval_status, 'PENDING');
-      assert.deepEqual(decision.actions.map((a: any) => [a.type, a.status]), [['notify_authority', 'COMPLETED'], ['log_event', 'COMPLETED'], ['actuate', 'HELD']]);
+      assert.deepEqual(decision.actions.map((a: any) => [a.type, a.status]), [['notify_authority', 'COMPLETED'], ['log_event', 'HELD'], ['actuate', 'HELD']]);
     } finally {
       await first.close(); // before the deadline: the timer lives only in the store now
     }
@@ -309,6 +315,10 @@ describe('fail-safe timers', () => {
       assert.equal(decided.approver_id, 'fail-safe');
       assert.equal(decided.approval_requests[0].status, 'auto_approved');
       assert.match(decided.approval_requests[0].notes, /no officer response within 3 seconds → auto_approve_fine/);
+      // The auto-approval wrote the fine record too, in its own transaction.
+      assert.equal(decided.actions[1].status, 'COMPLETED');
+      const log = (await call(second, 'GET', '/api/v1/logs/violations_db', { headers: admin })).body;
+      assert.ok(log.entries.some((e: any) => e.decision_id === decisionId!));
       assert.match(decided.actions[2].result, /HTTP 200/);
       assert.equal(received.length, 1);
       assert.deepEqual((received[0] as any).parameters, { fine_inr: 1000 });

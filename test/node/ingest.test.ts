@@ -80,9 +80,13 @@ describe('ingestion over HTTP', () => {
   });
 
   test('unknown or disabled plugin → 404; missing or bad key → 401; all kept', async () => {
-    const unknown = await post(JSON.stringify(speedingEvent()), 'application/json', { 'x-api-key': key }, '/webhook/no-such-plugin');
+    const unknown = await post(JSON.stringify(speedingEvent()), 'application/json', node.admin, '/webhook/no-such-plugin');
     assert.equal(unknown.status, 404);
     assert.equal(unknown.body.error.code, 'CITY_ERR_PLUGIN_NOT_FOUND');
+    // Another plugin's key is refused before anything about the plugin is said.
+    const foreign = await post(JSON.stringify(speedingEvent()), 'application/json', { 'x-api-key': key }, '/webhook/no-such-plugin');
+    assert.equal(foreign.status, 403);
+    assert.equal(foreign.body.error.code, 'CITY_ERR_AUTH_FORBIDDEN');
 
     const noKey = await post(JSON.stringify(speedingEvent()), 'application/json', {});
     assert.equal(noKey.status, 401);
@@ -100,6 +104,7 @@ describe('ingestion over HTTP', () => {
     assert.equal(back.status, 202);
 
     assert.equal((await deadLetters('CITY_ERR_PLUGIN_NOT_FOUND')).length, 1);
+    assert.equal((await deadLetters('CITY_ERR_AUTH_FORBIDDEN')).length, 1);
     assert.equal((await deadLetters('CITY_ERR_AUTH_KEY_MISSING')).length, 1);
     assert.equal((await deadLetters('CITY_ERR_AUTH_KEY_INVALID')).length, 1);
     assert.equal((await deadLetters('CITY_ERR_PLUGIN_DISABLED')).length, 1);

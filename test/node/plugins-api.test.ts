@@ -49,7 +49,8 @@ test('registration needs the admin token, or the plugin key for a new version of
 
   const other = examplePlugin('flood-sensor-network.json');
   const wrongKey = await call(node, 'POST', '/api/v1/plugin/register', { headers: { 'x-api-key': created.body.api_key }, body: other });
-  assert.equal(wrongKey.status, 401);
+  assert.equal(wrongKey.status, 403);
+  assert.equal(wrongKey.body.error.code, 'CITY_ERR_AUTH_FORBIDDEN');
 });
 
 test('a bad registration is refused with every problem named by field', async (t) => {

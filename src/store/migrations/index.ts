@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-foundation.js';
 import * as m0002 from './0002-decisions.js';
+import * as m0003 from './0003-identity.js';
 
 /**
  * Versioned migrations, applied in name order at start by kysely's Migrator on both
@@ -9,6 +10,7 @@ import * as m0002 from './0002-decisions.js';
 const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
   '0002-decisions': m0002,
+  '0003-identity': m0003,
 };
 
 export const migrationProvider: MigrationProvider = {

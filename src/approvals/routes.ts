@@ -6,6 +6,7 @@ import { assertInScope, requires } from '../auth/policy.js';
 import { actorId } from '../auth/principal.js';
 import { cityError } from '../errors.js';
 import type { Database } from '../store/schema.js';
+import { decisionInScope } from '../decisions/lookup.js';
 import { explainDecision } from './explanation.js';
 import { feedbackLines } from './feedback.js';
 import { pendingApprovals } from './queue.js';
@@ -131,11 +132,7 @@ export async function approvalRoutes(app: FastifyInstance, opts: ApprovalRouteOp
       config: requires('monitor'),
     },
     async (request) => {
-      const id = request.params.decision_id;
-      const row = await db.selectFrom('decisions').selectAll().where('tenant_id', '=', tenantId).where('decision_id', '=', id).executeTakeFirst();
-      if (!row) throw cityError('DECISION_NOT_FOUND', { decisionId: id });
-      assertInScope(request, row.zone_id, `decision ${id}`);
-      return explainDecision(db, row);
+      return explainDecision(db, await decisionInScope(db, tenantId, request, request.params.decision_id));
     },
   );
 

@@ -2,10 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Kysely, Selectable } from 'kysely';
 import { cityError } from '../errors.js';
-import { assertInScope, requires, scopedZone } from '../auth/policy.js';
+import { requires, scopedZone } from '../auth/policy.js';
 import type { ZoneService } from '../geo/zone-service.js';
 import type { ActionsTable, Database } from '../store/schema.js';
 import { actionView, decisionView } from './views.js';
+import { decisionInScope } from './lookup.js';
 
 export interface DecisionRouteOptions {
   db: Kysely<Database>;
@@ -27,7 +28,7 @@ const DecisionsQuery = Type.Object({
 });
 
 const ActionsQuery = Type.Object({
-  status: Type.Optional(Type.String({ description: 'PENDING, HELD, EXECUTING, COMPLETED, FAILED or CANCELLED (comma-separated list allowed)' })),
+  status: Type.Optional(Type.String({ description: 'PENDING, HELD, SUSPENDED, EXECUTING, COMPLETED, FAILED or CANCELLED (comma-separated list allowed)' })),
   type: Type.Optional(Type.String()),
   target: Type.Optional(Type.String()),
   limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
@@ -94,9 +95,7 @@ export async function decisionRoutes(app: FastifyInstance, opts: DecisionRouteOp
     },
     async (request) => {
       const id = request.params.decision_id;
-      const row = await db.selectFrom('decisions').selectAll().where('tenant_id', '=', tenantId).where('decision_id', '=', id).executeTakeFirst();
-      if (!row) throw cityError('DECISION_NOT_FOUND', { decisionId: id });
-      assertInScope(request, row.zone_id, `decision ${id}`);
+      const row = await decisionInScope(db, tenantId, request, id);
       const actions = (await actionsOf(db, [id])).get(id) ?? [];
       const attempts = await db.selectFrom('action_attempts').selectAll().where('action_id', 'in', actions.length > 0 ? actions.map((a) => a.action_id) : ['']).orderBy('attempt').execute();
       const approvals = await db.selectFrom('approval_requests').selectAll().where('decision_id', '=', id).execute();
@@ -117,6 +116,9 @@ export async function decisionRoutes(app: FastifyInstance, opts: DecisionRouteOp
         approval_requests: approvals.map((r) => ({
           request_id: r.request_id,
           target_authority: r.target_authority,
+          approval_type: r.approval_type,
+          level: r.level,
+          escalations: r.escalations,
           priority: r.priority,
           status: r.status,
           deadline_at: r.deadline_at,

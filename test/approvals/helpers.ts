@@ -1,20 +1,12 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { call } from '../helpers/node.js';
 import type { SignedIn } from '../helpers/users.js';
 import { seedRegistration, speedingEvent } from '../helpers/fixtures.js';
+import { recorder, type Recorder } from '../helpers/recorder.js';
+import { waitFor } from '../helpers/wait.js';
 
-/** Polls `fn` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { waitFor };
+
 
 /** The ward of the seed's speeding event (Teynampet), a neighbouring ward, and their district. */
 export const WARD = 'chennai-w119';
@@ -22,19 +14,10 @@ export const OTHER_WARD = 'chennai-w118';
 export const DISTRICT = 'chennai-z09';
 
 /** A fines system that answers 200 and remembers every command it got. */
-export async function finesSystem(t: { after(fn: () => unknown): void }): Promise<{ url: string; received: any[] }> {
-  const received: any[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      received.push(JSON.parse(body));
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('fine issued');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/fines`, received };
+export async function finesSystem(t: { after(fn: () => unknown): void }): Promise<Recorder> {
+  const fines = await recorder('/fines', 'fine issued');
+  t.after(() => fines.close());
+  return fines;
 }
 
 /**

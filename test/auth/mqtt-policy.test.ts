@@ -8,19 +8,10 @@ import { ZoneTree } from '../../src/geo/zones.js';
 import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { CHENNAI_ZONES, seedRegistration, speedingEvent } from '../helpers/fixtures.js';
 import { signIn } from '../helpers/users.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TRAFFIC = 'traffic-violation-detector-v2';
 
-/** Polls `fn` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 const device = (zoneId: string | null, pluginId: string | null = TRAFFIC): Principal => ({ kind: 'device', tenantId: 'default', deviceId: 'pump-7', pluginId, zoneId });
 const plugin: Principal = { kind: 'plugin', tenantId: 'default', pluginId: TRAFFIC };
 const user = (role: UserPrincipal['role'], scopeZoneId: string | null, level: UserPrincipal['level'] = null): Principal => ({

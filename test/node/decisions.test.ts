@@ -12,20 +12,12 @@ import { DEMO_RULES_DIR, startNode } from '../../src/node/node.js';
 import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { createTestDatabase } from '../helpers/store.js';
 import { signIn } from '../helpers/users.js';
+import { waitFor } from '../helpers/wait.js';
+import { recorder } from '../helpers/recorder.js';
 import { CHENNAI_ZONES, examplePlugin, seedRegistration, speedingEvent, TEYNAMPET } from '../helpers/fixtures.js';
 
 const SEED_FLOOD_RULE = join(DEMO_RULES_DIR, 'flood-traffic-coordination.yaml');
 
-/** Polls `fn` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** A point `metres` north of Teynampet (1° of latitude ≈ 111.2 km). */
 function north(metres: number): { latitude: number; longitude: number } {
@@ -256,17 +248,9 @@ describe('fail-safe timers', () => {
   test('an escalation rule becomes a durable timer: it fires after a restart, auto-approves and releases the held action', async (t) => {
     const db = await createTestDatabase();
     t.after(() => db.dispose());
-    const received: unknown[] = [];
-    const actuator = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c) => (body += c));
-      req.on('end', () => {
-        received.push(JSON.parse(body));
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('fine issued');
-      });
-    });
-    await new Promise<void>((resolve) => actuator.listen(0, '127.0.0.1', resolve));
-    t.after(() => new Promise<void>((resolve) => actuator.close(() => resolve())));
+    const fines = await recorder('/fines', 'fine issued');
+    t.after(() => fines.close());
+    const received = fines.received;
     const config: Config = {
       ...DEFAULT_CONFIG,
       dataDir: db.dataDir,
@@ -277,7 +261,7 @@ describe('fail-safe timers', () => {
       mqtt: { ...DEFAULT_CONFIG.mqtt, enabled: false },
       actions: {
         ...DEFAULT_CONFIG.actions,
-        targets: { fines_system: { kind: 'webhook', url: `http://127.0.0.1:${(actuator.address() as AddressInfo).port}/fines` } },
+        targets: { fines_system: { kind: 'webhook', url: fines.url } },
       },
     };
     const log = pino({ level: 'silent' });

@@ -1,49 +1,21 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { CHENNAI_ZONES, seedRegistration, speedingEvent } from '../helpers/fixtures.js';
 import { signIn } from '../helpers/users.js';
+import { recorder, type Recorder } from '../helpers/recorder.js';
+import { waitFor } from '../helpers/wait.js';
 
 const TRAFFIC = 'traffic-violation-detector-v2';
 /** The seed plugin's one action trigger (src/decisions/brain.ts rule ids). */
 const TRIGGER_ID = `plugin:${TRAFFIC}@2.3.1#0`;
 
-/** Polls `fn` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
-/** An actuator on 127.0.0.1:0 that answers 200 and keeps every command it got. */
-async function actuator(): Promise<{ url: string; received: any[]; close(): Promise<void> }> {
-  const received: any[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      received.push(JSON.parse(body));
-      res.writeHead(200, { 'content-type': 'text/plain' }).end('sign updated');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/signs`,
-    received,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 describe('manual override: suspend and resume', () => {
   let node: Awaited<ReturnType<typeof startTestNode>>;
-  let sign: Awaited<ReturnType<typeof actuator>>;
+  let sign: Recorder;
   let pluginKey: string;
   const suite = suiteCleanup();
   after(() => suite.run());
@@ -66,7 +38,7 @@ describe('manual override: suspend and resume', () => {
   const audit = (action: string) => node.store.db.selectFrom('audit_log').selectAll().where('action', '=', action).orderBy('id').execute();
 
   before(async () => {
-    sign = await actuator();
+    sign = await recorder('/signs', 'sign updated');
     suite.after(() => sign.close());
     node = await startTestNode(suite, {
       zonesFile: CHENNAI_ZONES,

@@ -14,7 +14,7 @@ export interface ApprovalServiceDeps {
   approvals: ApprovalsConfig;
   log: Logger;
   /** Where approval audit rows go; one on `db` when not given. */
-  audit?: AuditLog;
+  audit: AuditLog;
   /**
    * After the commit: publish the decision again, hand `released.dispatch` to the dispatcher,
    * wake the fail-safe timers for `timerAtMs`. Called for the officers' answers only (the
@@ -40,7 +40,7 @@ export class ApprovalService {
     this.#transitions = {
       tenantId: deps.tenantId,
       nodeId: deps.nodeId,
-      audit: deps.audit ?? new AuditLog(deps.db, deps.tenantId, deps.log),
+      audit: deps.audit,
       approvals: deps.approvals,
     };
   }

@@ -2,7 +2,6 @@ import { uuidv7 } from '../events/ids.js';
 import type { Insertable } from 'kysely';
 import type { ActionsTable, ApprovalRequestsTable, AuditLogTable, DecisionsTable, EventLogsTable, OutboxTable, TimersTable } from '../store/schema.js';
 import { severityRank } from '../events/severity.js';
-import { DEFAULT_CONFIG } from '../config/config.js';
 import { approvalType, durationWords, failSafeOutcomeOf, type ApprovalsConfig, type FailSafeTimerPayload } from '../approvals/types.js';
 import { escalationDelayMs, failSafeOutcome } from './action-triggers.js';
 import type { ActionSpec, ActionStatus, ActionView, ApprovalStatus, DecisionView, RuleMatch } from './types.js';
@@ -45,7 +44,7 @@ export interface PlanContext {
   nowMs: number;
   maxAttempts: (target: string) => number;
   /** Approval types (config `approvals`); the defaults when not given. */
-  approvals?: ApprovalsConfig;
+  approvals: ApprovalsConfig;
 }
 
 /**
@@ -338,7 +337,7 @@ function planNotify(spec: ActionSpec, targetSystem: string | null, a: ActionCont
   const authority = targetSystem ?? 'duty_officer';
   const isRequest = a.approval !== null && a.approval.position === a.position;
   const requestId = isRequest ? a.approval!.requestId : uuidv7(ctx.nowMs);
-  const type = approvalType(ctx.approvals ?? DEFAULT_CONFIG.approvals, authority);
+  const type = approvalType(ctx.approvals, authority);
   let deadline: number | null = null;
   let failSafe: string | null = null;
   if (isRequest) {

@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { escalateRequest, resolveRequest, type TransitionDeps, type TransitionResult } from '../approvals/transitions.js';
 import { FAIL_SAFE_ACTOR, type ApprovalsConfig, type FailSafeTimerPayload } from '../approvals/types.js';
 import { AuditLog } from '../auth/audit.js';
-import { DEFAULT_CONFIG } from '../config/config.js';
 import type { Database } from '../store/schema.js';
 import type { FailSafeOutcome } from './action-triggers.js';
 import type { ApprovalStatus } from './types.js';
@@ -25,10 +24,10 @@ export interface FailSafeTimersDeps {
   nodeId: string;
   log: Logger;
   onFired(fired: FailSafeFired): void;
-  /** Approval types (config `approvals`): the timeout and fail-safe of the next level after an escalation. Defaults when not given. */
-  approvals?: ApprovalsConfig;
-  /** Where fail-safe audit rows go; one on `db` when not given. */
-  audit?: AuditLog;
+  /** Approval types (config `approvals`): the timeout and fail-safe of the next level after an escalation. */
+  approvals: ApprovalsConfig;
+  /** Where fail-safe audit rows go. */
+  audit: AuditLog;
   now?: () => number;
 }
 
@@ -58,8 +57,8 @@ export class FailSafeTimers {
     this.#transitions = {
       tenantId: deps.tenantId,
       nodeId: deps.nodeId,
-      audit: deps.audit ?? new AuditLog(deps.db, deps.tenantId, deps.log),
-      approvals: deps.approvals ?? DEFAULT_CONFIG.approvals,
+      audit: deps.audit,
+      approvals: deps.approvals,
     };
   }
 

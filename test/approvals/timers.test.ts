@@ -7,6 +7,8 @@ import { FailSafeTimers, type FailSafeFired } from '../../src/decisions/timers.j
 import type { RuleMatch } from '../../src/decisions/types.js';
 import { openStore } from '../../src/store/store.js';
 import { testDatabase } from '../helpers/store.js';
+import { AuditLog } from '../../src/auth/audit.js';
+import { DEFAULT_CONFIG } from '../../src/config/config.js';
 
 const log = pino({ level: 'silent' });
 const TENANT = 'default';
@@ -35,7 +37,7 @@ test("the approval type's fail-safe escalates level by level with a fresh timer,
   };
   const writer = new DecisionWriter({ store, context: { tenantId: TENANT, nodeId: 'n1', layer: 'LOCAL', maxAttempts: () => 3, approvals }, onDecided: () => {}, log, now });
   const fired: FailSafeFired[] = [];
-  const timers = new FailSafeTimers({ db: store.db, tenantId: TENANT, nodeId: 'n1', log, approvals, onFired: (f) => fired.push(f), now });
+  const timers = new FailSafeTimers({ db: store.db, tenantId: TENANT, nodeId: 'n1', log, approvals, audit: new AuditLog(store.db, TENANT, log), onFired: (f) => fired.push(f), now });
   t.after(() => timers.close());
 
   writer.submit([match('state_director', 'e1', clock)]);
@@ -82,9 +84,9 @@ test('an earlier fail-safe wins; the later timers of the same request close with
   t.after(() => store.close());
   let clock = Date.parse('2026-11-22T08:30:00Z');
   const now = () => clock;
-  const writer = new DecisionWriter({ store, context: { tenantId: TENANT, nodeId: 'n1', layer: 'LOCAL', maxAttempts: () => 3 }, onDecided: () => {}, log, now });
+  const writer = new DecisionWriter({ store, context: { tenantId: TENANT, nodeId: 'n1', layer: 'LOCAL', maxAttempts: () => 3, approvals: DEFAULT_CONFIG.approvals }, onDecided: () => {}, log, now });
   const fired: FailSafeFired[] = [];
-  const timers = new FailSafeTimers({ db: store.db, tenantId: TENANT, nodeId: 'n1', log, onFired: (f) => fired.push(f), now });
+  const timers = new FailSafeTimers({ db: store.db, tenantId: TENANT, nodeId: 'n1', log, approvals: DEFAULT_CONFIG.approvals, audit: new AuditLog(store.db, TENANT, log), onFired: (f) => fired.push(f), now });
   t.after(() => timers.close());
 
   const m = match('traffic_officer', 'e2', clock);

@@ -12,6 +12,7 @@ import type { Database } from '../../src/store/schema.js';
 import { openStore, type Store } from '../../src/store/store.js';
 import { CHENNAI_ZONES } from '../helpers/fixtures.js';
 import type { createTestDatabase } from '../helpers/store.js';
+import { DEFAULT_CONFIG } from '../../src/config/config.js';
 
 /** Shared by the state store, aggregation and live stream tests. */
 export const TENANT = 'default';
@@ -96,7 +97,7 @@ export function match(o: { rule: string; trigger: EventSummary; severity?: strin
 
 /** The decision the engine would make for `m` at `nowMs` (src/decisions/plan.ts), not stored. */
 export function decide(m: RuleMatch, nowMs: number): ReturnType<typeof planDecision> {
-  return planDecision(m, { tenantId: TENANT, nodeId: NODE, layer: 'local', nowMs, maxAttempts: () => 3 });
+  return planDecision(m, { tenantId: TENANT, nodeId: NODE, layer: 'local', nowMs, maxAttempts: () => 3, approvals: DEFAULT_CONFIG.approvals });
 }
 
 /** Stores the decision as the decision writer does (one transaction) and returns its view. */

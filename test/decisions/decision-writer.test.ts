@@ -5,6 +5,7 @@ import { DecisionWriter } from '../../src/decisions/decision-writer.js';
 import type { DecisionView, RuleMatch } from '../../src/decisions/types.js';
 import { openStore } from '../../src/store/store.js';
 import { createTestDatabase } from '../helpers/store.js';
+import { DEFAULT_CONFIG } from '../../src/config/config.js';
 
 function match(eventId: string, receivedAtMs: number): RuleMatch {
   const event = { eventId, pluginId: 'p', pluginVersion: '1', eventType: 'violation_event', severity: 'high', confidence: 0.9, tsMs: receivedAtMs, receivedAtMs, zoneId: 'z', lat: 13, lng: 80, role: 'trigger' };
@@ -22,7 +23,7 @@ test('a replayed match is not decided twice; a write that fails is counted and r
   const decided: DecisionView[] = [];
   const writer = new DecisionWriter({
     store,
-    context: { tenantId: 'default', nodeId: 'n', layer: 'LOCAL', maxAttempts: () => 5 },
+    context: { tenantId: 'default', nodeId: 'n', layer: 'LOCAL', maxAttempts: () => 5, approvals: DEFAULT_CONFIG.approvals },
     onDecided: (view) => decided.push(view),
     log: pino({ level: 'silent' }),
   });

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { compareMatches, planDecision } from '../../src/decisions/plan.js';
 import type { RuleMatch } from '../../src/decisions/types.js';
+import { DEFAULT_CONFIG } from '../../src/config/config.js';
 
-const CTX = { tenantId: 't', nodeId: 'n', layer: 'LOCAL', nowMs: 10_000, maxAttempts: () => 4 };
+const CTX = { tenantId: 't', nodeId: 'n', layer: 'LOCAL', nowMs: 10_000, maxAttempts: () => 4, approvals: DEFAULT_CONFIG.approvals };
 
 function match(over: Partial<RuleMatch> & { tsMs?: number } = {}): RuleMatch {
   const tsMs = over.tsMs ?? 1_000;

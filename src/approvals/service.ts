@@ -1,20 +1,15 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { AuditLog } from '../auth/audit.js';
 import { actorId, isSuperAdmin, type Principal } from '../auth/principal.js';
 import { cityError } from '../errors.js';
 import type { Database } from '../store/schema.js';
 import { escalateRequest, resolveRequest, type Answer, type RequestRow, type TransitionDeps, type TransitionResult } from './transitions.js';
-import type { Actor, ApprovalsConfig } from './types.js';
+import type { Actor } from './types.js';
 
-export interface ApprovalServiceDeps {
+/** The transitions' own dependencies (tenant, node, audit log, approval types), and: */
+export interface ApprovalServiceDeps extends TransitionDeps {
   db: Kysely<Database>;
-  tenantId: string;
-  nodeId: string;
-  approvals: ApprovalsConfig;
   log: Logger;
-  /** Where approval audit rows go; one on `db` when not given. */
-  audit: AuditLog;
   /**
    * After the commit: publish the decision again, hand `released.dispatch` to the dispatcher,
    * wake the fail-safe timers for `timerAtMs`. Called for the officers' answers only (the
@@ -32,17 +27,10 @@ export interface ApprovalServiceDeps {
  * what happened, who did it and when.
  */
 export class ApprovalService {
-  readonly #transitions: TransitionDeps;
   readonly #now: () => number;
 
   constructor(private readonly deps: ApprovalServiceDeps) {
     this.#now = deps.now ?? Date.now;
-    this.#transitions = {
-      tenantId: deps.tenantId,
-      nodeId: deps.nodeId,
-      audit: deps.audit,
-      approvals: deps.approvals,
-    };
   }
 
   /** The decision's approval request (not its notices); APPROVAL_NOT_FOUND when it has none. */
@@ -75,8 +63,8 @@ export class ApprovalService {
     const now = new Date(this.#now());
     const result = await this.deps.db.transaction().execute((tx) =>
       answer === 'escalate'
-        ? escalateRequest(tx, this.#transitions, request, actor, notes, now)
-        : resolveRequest(tx, this.#transitions, request, answer, actor, notes, now),
+        ? escalateRequest(tx, this.deps, request, actor, notes, now)
+        : resolveRequest(tx, this.deps, request, answer, actor, notes, now),
     );
     if (result === null) throw await this.#conflict(request.decision_id, request.request_id);
     this.deps.onChanged(result);

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
 import type { AuditLog } from '../auth/audit.js';
 import type { ApprovalStatus } from '../decisions/types.js';
 import { uuidv7 } from '../events/ids.js';
@@ -58,15 +58,7 @@ export async function resolveRequest(
   now: Date,
 ): Promise<TransitionResult | null> {
   const status = STATUS[answer][actor.kind];
-  const won = await tx
-    .updateTable('approval_requests')
-    .set({ status: status.request, resolved_at: now, resolved_by: actor.id, resolution: answer, notes })
-    .where('request_id', '=', request.request_id)
-    .where('status', '=', 'pending')
-    .where('level', '=', request.level)
-    .returning('request_id')
-    .executeTakeFirst();
-  if (!won) return null;
+  if (!(await claim(tx, request, { status: status.request, resolved_at: now, resolved_by: actor.id, resolution: answer, notes }))) return null;
   const decision = await tx
     .updateTable('decisions')
     .set({ approval_status: status.decision, approver_id: actor.id })
@@ -105,15 +97,7 @@ export async function escalateRequest(
   const type = approvalType(deps.approvals, request.approval_type ?? request.target_authority);
   const level = request.level + 1;
   const fireAtMs = now.getTime() + type.timeoutMs;
-  const won = await tx
-    .updateTable('approval_requests')
-    .set({ level, escalations: sql<number>`escalations + 1`, deadline_at: new Date(fireAtMs), fail_safe_action: type.failSafe })
-    .where('request_id', '=', request.request_id)
-    .where('status', '=', 'pending')
-    .where('level', '=', request.level)
-    .returning('request_id')
-    .executeTakeFirst();
-  if (!won) return null;
+  if (!(await claim(tx, request, { level, escalations: request.escalations + 1, deadline_at: new Date(fireAtMs), fail_safe_action: type.failSafe }))) return null;
   await cancelTimers(tx, request.request_id, now, `escalated to L${level} by ${actor.id}`);
   const payload: FailSafeTimerPayload = {
     request_id: request.request_id,
@@ -133,15 +117,7 @@ export async function escalateRequest(
 }
 
 async function escalateToParent(tx: Kysely<Database>, deps: TransitionDeps, request: RequestRow, actor: Actor, notes: string | null, now: Date): Promise<TransitionResult | null> {
-  const won = await tx
-    .updateTable('approval_requests')
-    .set({ status: 'escalated', resolved_at: now, resolved_by: actor.id, resolution: 'escalate', notes })
-    .where('request_id', '=', request.request_id)
-    .where('status', '=', 'pending')
-    .where('level', '=', request.level)
-    .returning('request_id')
-    .executeTakeFirst();
-  if (!won) return null;
+  if (!(await claim(tx, request, { status: 'escalated', resolved_at: now, resolved_by: actor.id, resolution: 'escalate', notes }))) return null;
   const decision = await tx
     .updateTable('decisions')
     .set({ approval_status: 'ESCALATED', approver_id: actor.id })
@@ -172,6 +148,22 @@ async function escalateToParent(tx: Kysely<Database>, deps: TransitionDeps, requ
   await cancelTimers(tx, request.request_id, now, `escalated to the parent node by ${actor.id}`);
   await recordStep(tx, deps, request, decision, actor, 'escalate', notes, request.level, null, now, NOTHING_RELEASED);
   return { decisionId: request.decision_id, requestId: request.request_id, zoneId: request.zone_id, answer: 'escalate', requestStatus: 'escalated', approvalStatus: 'ESCALATED', level: request.level, released: NOTHING_RELEASED, timerAtMs: null, at: now };
+}
+
+/**
+ * The race every transition starts with: the request changes only if it is still pending at
+ * the level that was read. Of two answers at once exactly one gets true.
+ */
+async function claim(tx: Kysely<Database>, request: RequestRow, change: Updateable<ApprovalRequestsTable>): Promise<boolean> {
+  const won = await tx
+    .updateTable('approval_requests')
+    .set(change)
+    .where('request_id', '=', request.request_id)
+    .where('status', '=', 'pending')
+    .where('level', '=', request.level)
+    .returning('request_id')
+    .executeTakeFirst();
+  return won !== undefined;
 }
 
 /** Open timers of the request stop: it was answered, or a new level has its own timer. */

@@ -21,7 +21,12 @@ export function hashApiKey(key: string): string {
 
 /** Constant-time comparison against a stored hash. */
 export function verifyApiKey(key: string, storedHash: string): boolean {
-  const a = Buffer.from(hashApiKey(key), 'hex');
+  return sameHash(hashApiKey(key), storedHash);
+}
+
+/** Constant-time comparison of two hex digests (a key's hash, already computed, against a stored one). */
+export function sameHash(hashHex: string, storedHash: string): boolean {
+  const a = Buffer.from(hashHex, 'hex');
   const b = Buffer.from(storedHash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import { CityError, cityError } from '../errors.js';
 import type { ZoneTree } from '../geo/zones.js';
-import { hashApiKey, keyFromHeaders, verifyApiKey } from './api-keys.js';
+import { hashApiKey, keyFromHeaders, sameHash } from './api-keys.js';
 import type { AccessTokens } from './access-tokens.js';
 import { ANONYMOUS, actorId, isSuperAdmin, tenantOf, type Principal, type UserPrincipal } from './principal.js';
 import { ZoneScope } from './scope.js';
@@ -150,8 +150,9 @@ export async function authenticate(deps: PolicyDeps, headers: FastifyRequest['he
 
 /** The principal of an API key (the admin token, a plugin's or a device's key). */
 export function authenticateKey(deps: PolicyDeps, key: string, remote: string | null): Principal {
-  if (verifyApiKey(key, deps.adminTokenHash)) return { kind: 'admin_token' };
-  const owner = deps.keyOwner(hashApiKey(key));
+  const hash = hashApiKey(key);
+  if (sameHash(hash, deps.adminTokenHash)) return { kind: 'admin_token' };
+  const owner = deps.keyOwner(hash);
   if (owner === null) throw cityError('AUTH_KEY_INVALID', { pluginId: 'this node' });
   if (owner.allowedSources.length > 0 && !sourceAllowed(owner.allowedSources, remote)) {
     throw cityError('AUTH_SOURCE_NOT_ALLOWED', { keyPrefix: owner.keyPrefix, remote: remote ?? 'an unknown address', allowed: owner.allowedSources.join(', ') });
@@ -159,17 +160,27 @@ export function authenticateKey(deps: PolicyDeps, key: string, remote: string | 
   return owner.principal;
 }
 
+/**
+ * Compiled allow-lists, by list: the key owners hand out the same array until the list is
+ * changed, so each list is compiled once rather than on every request or MQTT publish.
+ */
+const compiledLists = new WeakMap<readonly string[], BlockList>();
+
 /** `allowed` holds addresses and CIDR blocks (IPv4 or IPv6). */
 export function sourceAllowed(allowed: readonly string[], remote: string | null): boolean {
   if (remote === null) return false;
   const address = remote.startsWith('::ffff:') && isIP(remote.slice(7)) === 4 ? remote.slice(7) : remote;
   const family = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-  const list = new BlockList();
-  for (const entry of allowed) {
-    const [net, bits] = entry.split('/');
-    const entryFamily = isIP(net!) === 6 ? 'ipv6' : 'ipv4';
-    if (bits === undefined) list.addAddress(net!, entryFamily);
-    else list.addSubnet(net!, Number(bits), entryFamily);
+  let list = compiledLists.get(allowed);
+  if (!list) {
+    list = new BlockList();
+    for (const entry of allowed) {
+      const [net, bits] = entry.split('/');
+      const entryFamily = isIP(net!) === 6 ? 'ipv6' : 'ipv4';
+      if (bits === undefined) list.addAddress(net!, entryFamily);
+      else list.addSubnet(net!, Number(bits), entryFamily);
+    }
+    compiledLists.set(allowed, list);
   }
   return list.check(address, family);
 }
@@ -224,6 +235,9 @@ export function scopedZone(request: FastifyRequest, asked: string | undefined): 
   return request.scope.root ?? undefined;
 }
 
+/** Authentication failures of routes that decide once the body is read (see installPolicy). */
+const failedAuthentication = new WeakMap<FastifyRequest, CityError>();
+
 /** One row of the route table the authorization matrix test is built from. */
 export interface RouteEntry {
   method: string;
@@ -251,29 +265,46 @@ export function installPolicy(app: FastifyInstance, deps: PolicyDeps): RouteEntr
     route.config = { ...config, policy } as typeof route.config;
     const websocket = (route as RouteOptions & { websocket?: boolean }).websocket === true;
     for (const method of [route.method].flat()) table.push({ method: String(method), url: route.url, permission: policy.permission, websocket });
-    const check = async (request: FastifyRequest): Promise<void> => {
+    // Who is asking is settled first, for every route, before the body is read: so the rate
+    // limiter and the handlers always see the principal. Whether they may is decided then too,
+    // unless the decision needs the body (the plugin a registration names) or a refusal must be
+    // kept with its payload (ingest): those routes decide in preHandler, and an authentication
+    // failure waits for them there.
+    const deferred = policy.onDenied !== undefined || policy.pluginOf !== undefined;
+    const identify = async (request: FastifyRequest): Promise<void> => {
+      const query = websocket ? ((request.query ?? {}) as Record<string, unknown>) : {};
+      const queryToken = typeof query.access_token === 'string' ? query.access_token : typeof query.token === 'string' ? query.token : null;
+      request.scope = ZoneScope.NONE;
       try {
-        const query = websocket ? ((request.query ?? {}) as Record<string, unknown>) : {};
-        const queryToken = typeof query.access_token === 'string' ? query.access_token : typeof query.token === 'string' ? query.token : null;
-        request.principal =
-          policy.permission === 'public'
-            ? await authenticate(deps, request.headers, request.ip, queryToken).catch(() => ANONYMOUS)
-            : await authenticate(deps, request.headers, request.ip, queryToken);
-        const verdict = decide(request.principal, policy.permission, deps.nodeTenant, policy.pluginOf?.(request) ?? null);
-        if (!verdict.allow) throw verdict.error;
-        request.scope = scopeOf(request.principal, deps.zones());
+        request.principal = await authenticate(deps, request.headers, request.ip, queryToken);
       } catch (err) {
-        request.principal ??= ANONYMOUS;
-        request.scope ??= ZoneScope.NONE;
+        // A public route answers anyone: a bad credential there only makes the caller anonymous.
+        request.principal = ANONYMOUS;
+        if (policy.permission !== 'public') {
+          if (!deferred || !(err instanceof CityError)) throw err;
+          failedAuthentication.set(request, err);
+          return;
+        }
+      }
+      if (!deferred) authorize(request);
+    };
+    const authorize = (request: FastifyRequest): void => {
+      const verdict = decide(request.principal, policy.permission, deps.nodeTenant, policy.pluginOf?.(request) ?? null);
+      if (!verdict.allow) throw verdict.error;
+      request.scope = scopeOf(request.principal, deps.zones());
+    };
+    const authorizeWithBody = async (request: FastifyRequest): Promise<void> => {
+      try {
+        const failed = failedAuthentication.get(request);
+        if (failed) throw failed;
+        authorize(request);
+      } catch (err) {
         if (policy.onDenied && err instanceof CityError) await policy.onDenied(request, err);
         throw err;
       }
     };
-    // Checked before the body is read, unless the decision needs the body (the plugin a
-    // registration names) or a refusal must be kept with its payload (ingest).
-    const hook = policy.onDenied || policy.pluginOf ? 'preHandler' : 'onRequest';
-    const existing = route[hook];
-    route[hook] = existing ? [check, ...[existing].flat()] : [check] as never;
+    route.onRequest = route.onRequest ? [identify, ...[route.onRequest].flat()] : [identify] as never;
+    if (deferred) route.preHandler = route.preHandler ? [authorizeWithBody, ...[route.preHandler].flat()] : [authorizeWithBody] as never;
   });
   return table;
 }

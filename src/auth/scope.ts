@@ -5,6 +5,8 @@ import type { ZoneTree } from '../geo/zones.js';
  * district, …) or everything in the tenant. List routes filter with `zoneIds()`; item routes
  * check `includes()`. Items with no zone (outside every boundary) belong to tenant-wide scope only.
  */
+const scopesByTree = new WeakMap<ZoneTree, Map<string, ZoneScope>>();
+
 export class ZoneScope {
   static readonly ALL = new ZoneScope(null, null);
   /** Used for refused requests, so a handler that runs by mistake sees nothing. */
@@ -15,8 +17,13 @@ export class ZoneScope {
     readonly zones: ReadonlySet<string> | null,
   ) {}
 
+  /** One scope per (zone tree, root): computed on a user's first request, not on every one. A replaced tree starts afresh. */
   static subtree(tree: ZoneTree, rootId: string): ZoneScope {
-    return new ZoneScope(rootId, tree.has(rootId) ? tree.subtreeIds(rootId) : new Set());
+    let byRoot = scopesByTree.get(tree);
+    if (!byRoot) scopesByTree.set(tree, (byRoot = new Map()));
+    let scope = byRoot.get(rootId);
+    if (!scope) byRoot.set(rootId, (scope = new ZoneScope(rootId, tree.has(rootId) ? tree.subtreeIds(rootId) : new Set())));
+    return scope;
   }
 
   get all(): boolean {

@@ -1,8 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { escalateRequest, resolveRequest, type TransitionDeps, type TransitionResult } from '../approvals/transitions.js';
-import { FAIL_SAFE_ACTOR, type ApprovalsConfig, type FailSafeTimerPayload } from '../approvals/types.js';
-import { AuditLog } from '../auth/audit.js';
+import { FAIL_SAFE_ACTOR, type FailSafeTimerPayload } from '../approvals/types.js';
 import type { Database } from '../store/schema.js';
 import type { FailSafeOutcome } from './action-triggers.js';
 import type { ApprovalStatus } from './types.js';
@@ -18,16 +17,11 @@ export interface FailSafeFired {
   transition: TransitionResult;
 }
 
-export interface FailSafeTimersDeps {
+/** The transitions' own dependencies (tenant, node, audit log, approval types: a new level's timeout and fail-safe), and: */
+export interface FailSafeTimersDeps extends TransitionDeps {
   db: Kysely<Database>;
-  tenantId: string;
-  nodeId: string;
   log: Logger;
   onFired(fired: FailSafeFired): void;
-  /** Approval types (config `approvals`): the timeout and fail-safe of the next level after an escalation. */
-  approvals: ApprovalsConfig;
-  /** Where fail-safe audit rows go. */
-  audit: AuditLog;
   now?: () => number;
 }
 
@@ -50,16 +44,9 @@ export class FailSafeTimers {
   #running: Promise<void> | null = null;
   #closed = false;
   readonly #now: () => number;
-  readonly #transitions: TransitionDeps;
 
   constructor(private readonly deps: FailSafeTimersDeps) {
     this.#now = deps.now ?? Date.now;
-    this.#transitions = {
-      tenantId: deps.tenantId,
-      nodeId: deps.nodeId,
-      audit: deps.audit,
-      approvals: deps.approvals,
-    };
   }
 
   async start(): Promise<void> {
@@ -152,8 +139,8 @@ export class FailSafeTimers {
         const note = `fail-safe: ${p.condition.replaceAll('_', ' ')} → ${p.action}`;
         const result =
           p.outcome === 'escalate'
-            ? await escalateRequest(tx, this.#transitions, request, FAIL_SAFE_ACTOR, note, now)
-            : await resolveRequest(tx, this.#transitions, request, p.outcome, FAIL_SAFE_ACTOR, note, now);
+            ? await escalateRequest(tx, this.deps, request, FAIL_SAFE_ACTOR, note, now)
+            : await resolveRequest(tx, this.deps, request, p.outcome, FAIL_SAFE_ACTOR, note, now);
         await close(result === null ? 'nothing to do: answered at the same moment' : `${result.requestStatus === 'pending' ? `escalated to L${result.level}` : result.requestStatus} (${p.action})`);
         return result;
       });

@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
-import { keyFromHeaders } from '../auth/api-keys.js';
 import type { RoutePolicy } from '../auth/policy.js';
-import { actorId } from '../auth/principal.js';
+import { actorId, type Principal } from '../auth/principal.js';
 import { cityError } from '../errors.js';
 
 export interface HardeningOptions {
@@ -54,8 +52,8 @@ export async function installHardening(app: FastifyInstance, options: HardeningO
   if (!limits.enabled) return;
   await app.register(rateLimit, {
     global: true,
-    // After authentication (the policy's onRequest hook), so signed-in users and keys are
-    // counted by who they are; anonymous callers by address.
+    // After authentication (the policy's onRequest hook, for every route), so signed-in users
+    // and keys are counted by who they are; anonymous callers and failed credentials by address.
     hook: 'preHandler',
     timeWindow: 60_000,
     max: (request: FastifyRequest) => {
@@ -81,10 +79,7 @@ function limitGroup(request: FastifyRequest): LimitGroup {
 }
 
 function who(request: FastifyRequest): string {
-  const principal = request.principal;
-  if (principal && principal.kind !== 'anonymous') return actorId(principal);
-  // Ingest is authorized after the body is read: count the presented key until then.
-  const key = keyFromHeaders(request.headers);
-  if (key !== null) return `key:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
-  return `address ${request.ip}`;
+  // Null only where no route matched (the not-found answer): the policy hook never ran there.
+  const principal = request.principal as Principal | null;
+  return principal === null || principal.kind === 'anonymous' ? `address ${request.ip}` : actorId(principal);
 }

@@ -253,11 +253,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
 
   // Who may do what (src/auth/policy.ts): sessions for the access tokens, keys of plugins and devices.
   const identity = await Identity.start({ db, config, zones: () => zones.tree, audit, log, otpKey: await otpCodeKey(db) });
-  const keyOwner = (keyHash: string): KeyOwner | null => {
-    const plugin = registry.ownerOfKeyHash(keyHash);
-    if (plugin) return { principal: { kind: 'plugin', tenantId: config.tenantId, pluginId: plugin.pluginId }, keyPrefix: plugin.keyPrefix, allowedSources: plugin.allowedSources };
-    return devices.ownerOfKeyHash(keyHash);
-  };
+  const keyOwner = (keyHash: string): KeyOwner | null => registry.ownerOfKeyHash(keyHash) ?? devices.ownerOfKeyHash(keyHash);
   const accessTokens = new AccessTokens({
     key: await jwtSigningKey(db),
     issuer: `possible-city:${config.tenantId}`,

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { cityError } from '../errors.js';
-import { newApiKey, verifyApiKey } from '../auth/api-keys.js';
+import { newApiKey } from '../auth/api-keys.js';
+import type { KeyOwner } from '../auth/policy.js';
 import { sourceEntryProblem } from '../auth/policy.js';
 import type { IngestPlugin } from '../brain/ingest.js';
 import type { Database } from '../store/schema.js';
@@ -47,8 +48,8 @@ export interface RegisterOutcome {
  */
 export class PluginRegistry {
   readonly #plugins = new Map<string, PluginEntry>();
-  /** Key hash → plugin, so the authorization policy finds a key's owner in O(1). */
-  readonly #byKeyHash = new Map<string, PluginEntry>();
+  /** Key hash → what the authorization policy needs of its owner, in O(1); rebuilt when the key or its allow-list changes. */
+  readonly #byKeyHash = new Map<string, KeyOwner>();
   readonly #listeners: Array<() => void> = [];
 
   private constructor(
@@ -73,7 +74,7 @@ export class PluginRegistry {
         currentVersion: p.current_version,
         versions: new Map(),
       });
-      registry.#byKeyHash.set(p.api_key_hash, registry.#plugins.get(p.model_id)!);
+      registry.#indexKey(registry.#plugins.get(p.model_id)!);
     }
     for (const v of versions) {
       const entry = registry.#plugins.get(v.model_id);
@@ -163,7 +164,7 @@ export class PluginRegistry {
       versions: new Map([[version, compiled]]),
     };
     this.#plugins.set(modelId, entry);
-    this.#byKeyHash.set(entry.keyHash, entry);
+    this.#indexKey(entry);
     this.#changed();
     return { status: 'created', plugin: this.#summary(entry), api_key: key!.key };
   }
@@ -259,7 +260,7 @@ export class PluginRegistry {
     entry.keyHash = key.hash;
     entry.keyPrefix = key.prefix;
     entry.keyRotatedAt = now;
-    this.#byKeyHash.set(entry.keyHash, entry);
+    this.#indexKey(entry);
     return { api_key: key.key, plugin: this.#summary(entry) };
   }
 
@@ -286,19 +287,21 @@ export class PluginRegistry {
       await alongside?.(tx, previous);
     });
     entry.allowedSources = next;
+    this.#indexKey(entry);
     return this.#summary(entry);
   }
 
-  /** The plugin whose current key hashes to `keyHash` (src/auth/policy.ts), or null. */
-  ownerOfKeyHash(keyHash: string): { pluginId: string; keyPrefix: string; allowedSources: readonly string[] } | null {
-    const entry = this.#byKeyHash.get(keyHash);
-    return entry ? { pluginId: entry.modelId, keyPrefix: entry.keyPrefix, allowedSources: entry.allowedSources } : null;
+  /** The owner of the plugin key that hashes to `keyHash` (src/auth/policy.ts), or null. */
+  ownerOfKeyHash(keyHash: string): KeyOwner | null {
+    return this.#byKeyHash.get(keyHash) ?? null;
   }
 
-  /** True when `key` is the current key of plugin `modelId` (enabled or not). */
-  verifyKey(modelId: string, key: string): boolean {
-    const entry = this.#plugins.get(modelId);
-    return entry !== undefined && verifyApiKey(key, entry.keyHash);
+  #indexKey(entry: PluginEntry): void {
+    this.#byKeyHash.set(entry.keyHash, {
+      principal: { kind: 'plugin', tenantId: this.tenantId, pluginId: entry.modelId },
+      keyPrefix: entry.keyPrefix,
+      allowedSources: entry.allowedSources,
+    });
   }
 
   /**

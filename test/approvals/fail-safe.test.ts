@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import pino from 'pino';
-import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js';
-import { startNode, type CityNode } from '../../src/node/node.js';
+import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { CHENNAI_ZONES } from '../helpers/fixtures.js';
-import { call, startTestNode } from '../helpers/node.js';
-import { createTestDatabase } from '../helpers/store.js';
+import { call, restartableNode, startTestNode } from '../helpers/node.js';
 import { signIn } from '../helpers/users.js';
 import { answer, decideSpeeding, decision, DISTRICT, finedRegistration, finesSystem, logEntries, queue, register, waitFor, WARD } from './helpers.js';
 
@@ -20,7 +17,7 @@ describe('fail-safe timers', () => {
     const node = await startTestNode(t, {
       zonesFile: CHENNAI_ZONES,
       mqtt: { enabled: false },
-      actions: { ...DEFAULT_CONFIG.actions, targets: { fines_system: { kind: 'webhook', url: fines.url } } },
+      actions: { targets: { fines_system: { kind: 'webhook', url: fines.url } } },
     });
     const key = await register(node, finedRegistration({ condition: 'no_officer_response_within_1_seconds', action: 'auto_reject_fine' }));
     const d = await decideSpeeding(node, key, 'silence-1');
@@ -50,22 +47,7 @@ describe('fail-safe timers', () => {
   });
 
   test('a fail-safe escalation that came due while the node was down fires after the restart and moves the request to L2', async (t) => {
-    const db = await createTestDatabase();
-    t.after(() => db.dispose());
-    const config: Config = {
-      ...DEFAULT_CONFIG,
-      dataDir: db.dataDir,
-      databaseUrl: db.databaseUrl,
-      logLevel: 'silent',
-      zonesFile: CHENNAI_ZONES,
-      http: { ...DEFAULT_CONFIG.http, port: 0 },
-      mqtt: { ...DEFAULT_CONFIG.mqtt, enabled: false },
-    };
-    const log = pino({ level: 'silent' });
-    const start = async (): Promise<CityNode & { admin: Record<string, string> }> => {
-      const node = await startNode(config, log);
-      return Object.assign(node, { admin: { authorization: `Bearer ${node.adminToken}` } });
-    };
+    const { start } = await restartableNode(t, { zonesFile: CHENNAI_ZONES, mqtt: { enabled: false } });
 
     let decisionId: string;
     const first = await start();

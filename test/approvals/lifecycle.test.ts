@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { CHENNAI_ZONES } from '../helpers/fixtures.js';
 import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { signIn, type SignedIn } from '../helpers/users.js';
@@ -27,7 +26,7 @@ describe('approval lifecycle', () => {
     node = await startTestNode(suite, {
       zonesFile: CHENNAI_ZONES,
       mqtt: { enabled: false },
-      actions: { ...DEFAULT_CONFIG.actions, targets: { fines_system: { kind: 'webhook', url: fines.url } } },
+      actions: { targets: { fines_system: { kind: 'webhook', url: fines.url } } },
     });
     key = await register(node, finedRegistration());
     officer = await signIn(node, { role: 'authority', level: 1, scope: WARD, name: 'officer' });

@@ -5,8 +5,7 @@ import type { ApprovalsConfig } from '../../src/approvals/types.js';
 import { DecisionWriter } from '../../src/decisions/decision-writer.js';
 import { FailSafeTimers, type FailSafeFired } from '../../src/decisions/timers.js';
 import type { RuleMatch } from '../../src/decisions/types.js';
-import { openStore } from '../../src/store/store.js';
-import { testDatabase } from '../helpers/store.js';
+import { openTestStore } from '../helpers/store.js';
 import { AuditLog } from '../../src/auth/audit.js';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
 
@@ -26,9 +25,8 @@ function match(target: string, eventId: string, nowMs: number): RuleMatch {
 }
 
 test("the approval type's fail-safe escalates level by level with a fresh timer, and beyond L5 to the parent node", async (t) => {
-  const db = await testDatabase(t);
-  const store = await openStore({ databaseUrl: db.databaseUrl, dataDir: db.dataDir });
-  t.after(() => store.close());
+  // The store closes before its database is dropped (after hooks run in the order they were added).
+  const store = await openTestStore(t);
   let clock = Date.parse('2026-11-22T08:30:00Z');
   const now = () => clock;
   const approvals: ApprovalsConfig = {
@@ -79,9 +77,8 @@ test("the approval type's fail-safe escalates level by level with a fresh timer,
 });
 
 test('an earlier fail-safe wins; the later timers of the same request close with nothing to do', async (t) => {
-  const db = await testDatabase(t);
-  const store = await openStore({ databaseUrl: db.databaseUrl, dataDir: db.dataDir });
-  t.after(() => store.close());
+  // The store closes before its database is dropped (after hooks run in the order they were added).
+  const store = await openTestStore(t);
   let clock = Date.parse('2026-11-22T08:30:00Z');
   const now = () => clock;
   const writer = new DecisionWriter({ store, context: { tenantId: TENANT, nodeId: 'n1', layer: 'LOCAL', maxAttempts: () => 3, approvals: DEFAULT_CONFIG.approvals }, onDecided: () => {}, log, now });

@@ -7,6 +7,7 @@ import type { UserPrincipal } from '../../src/auth/principal.js';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { seedRegistration, speedingEvent } from '../helpers/fixtures.js';
+import { waitFor } from '../helpers/wait.js';
 
 /**
  * The authorization matrix (issue: "every route × {anonymous, citizen, device key, operator,
@@ -208,7 +209,10 @@ describe('authorization matrix', () => {
     assert.equal(sent.status, 202, JSON.stringify(sent.body));
     assert.equal(sent.body.zone_id, 'w1');
     ids.event = sent.body.event_id;
-    ids.decision = await waitForDecision(node, ids.event);
+    ids.decision = await waitFor('the decision on the speeding event', async () => {
+      const found = (await call(node, 'GET', `/api/v1/decisions?event_id=${ids.event}`, { headers: node.admin })).body.decisions?.[0];
+      return found?.decision_id as string | undefined;
+    });
 
     const device = await call(node, 'POST', '/api/v1/devices', { headers: node.admin, body: { device_id: 'cam-17', name: 'Camera 17', zone_id: 'w1', plugin_id: PLUGIN } });
     assert.equal(device.status, 201, JSON.stringify(device.body));
@@ -323,14 +327,4 @@ function tryStream(base: string, path: string, credential: string | null): Promi
     });
     ws.once('error', (err) => resolve({ verdict: 'allow', detail: `error ${err.message}` }));
   });
-}
-
-async function waitForDecision(node: { url: string; admin: Record<string, string> }, eventId: string): Promise<string> {
-  for (let i = 0; i < 200; i++) {
-    const res = await call(node, 'GET', `/api/v1/decisions?event_id=${eventId}`, { headers: node.admin });
-    const d = res.body.decisions?.[0];
-    if (d) return d.decision_id as string;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no decision for event ${eventId}`);
 }

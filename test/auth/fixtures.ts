@@ -7,20 +7,9 @@ import { loadZoneFile } from '../../src/geo/zone-file.js';
 import { ZoneTree } from '../../src/geo/zones.js';
 import { DEMO_ZONES_FILE } from '../../src/node/node.js';
 import { OutboxChannel, type NotificationChannel } from '../../src/notify/channels.js';
-import { openStore, type Store } from '../../src/store/store.js';
-import { createTestDatabase } from '../helpers/store.js';
-import type { Cleanup } from '../helpers/node.js';
+import type { Store } from '../../src/store/store.js';
 
-/** A real store (PGlite, or PostgreSQL when DATABASE_URL is set) closed, then dropped, after the test. */
-export async function openTestStore(t: Cleanup): Promise<Store & { dataDir: string }> {
-  const db = await createTestDatabase();
-  const store = await openStore({ databaseUrl: db.databaseUrl, dataDir: db.dataDir });
-  t.after(async () => {
-    await store.close();
-    await db.dispose();
-  });
-  return Object.assign(store, { dataDir: db.dataDir });
-}
+export { openTestStore } from '../helpers/store.js';
 
 /** A clock the test moves, so expiry is tested without sleeping. */
 export function testClock(start = Date.parse('2026-01-15T08:00:00Z')): { now: () => number; advance(ms: number): void } {

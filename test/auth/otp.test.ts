@@ -9,6 +9,7 @@ import { WebhookSmsChannel } from '../../src/notify/channels.js';
 import { call, startTestNode, suiteCleanup, type Cleanup } from '../helpers/node.js';
 import type { Store } from '../../src/store/store.js';
 import { auditRows, identityServices, openTestStore, testClock } from './fixtures.js';
+import { eventually } from '../helpers/wait.js';
 
 const PHONE = '+919876543210';
 let phones = 0;
@@ -335,18 +336,6 @@ describe('WebhookSmsChannel', () => {
     assert.equal(res.body.user.role, 'citizen');
   });
 });
-
-async function eventually(check: () => Promise<void>, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
 
 /** A port nothing listens on: one the system just handed out and took back. */
 async function closedPort(): Promise<number> {

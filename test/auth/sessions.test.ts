@@ -7,6 +7,7 @@ import { CityError } from '../../src/errors.js';
 import { ADMIN, auditRows, identityServices, openTestStore, testClock, type IdentityServices } from './fixtures.js';
 import { suiteCleanup } from '../helpers/node.js';
 import type { Store } from '../../src/store/store.js';
+import { eventually } from '../helpers/wait.js';
 
 const DAY_MS = 86_400_000;
 
@@ -207,16 +208,4 @@ describe('access tokens with sessions', () => {
     assert.deepEqual(await accessTokens.verify(tokens.access_token), { reason: 'the session was signed out or revoked' });
   });
 });
-
-async function eventually(check: () => Promise<void>, timeoutMs = 2000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
 

@@ -6,13 +6,14 @@ import { createTestDatabase } from './store.js';
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
-/** Starts a real node on 127.0.0.1 with free ports and a fresh store; stopped after the test. */
 /** Anything with `after` — a test's context, or node:test's suite-level `after` wrapped as `{ after }`. */
 export type Cleanup = Pick<TestContext, 'after'> | { after(fn: () => unknown): void };
 
-export async function startTestNode(t: Cleanup, overrides: DeepPartial<Config> = {}): Promise<CityNode & { admin: Record<string, string> }> {
-  const db = await createTestDatabase();
-  const config: Config = {
+export type TestNode = CityNode & { admin: Record<string, string> };
+
+/** A node's config on a test database: free ports, silent logs, `overrides` merged one level deep. */
+function testConfig(db: { dataDir: string; databaseUrl?: string | undefined }, overrides: DeepPartial<Config>): Config {
+  return {
     ...DEFAULT_CONFIG,
     dataDir: db.dataDir,
     databaseUrl: db.databaseUrl,
@@ -21,10 +22,21 @@ export async function startTestNode(t: Cleanup, overrides: DeepPartial<Config> =
     http: { ...DEFAULT_CONFIG.http, port: 0, ...overrides.http },
     mqtt: { ...DEFAULT_CONFIG.mqtt, port: 0, ...overrides.mqtt },
     ingest: { ...DEFAULT_CONFIG.ingest, ...overrides.ingest },
+    actions: { ...DEFAULT_CONFIG.actions, ...overrides.actions },
   } as Config;
-  let node: CityNode;
+}
+
+async function start(config: Config): Promise<TestNode> {
+  const node = await startNode(config, pino({ level: process.env.CITY_TEST_LOG ?? 'silent' }));
+  return Object.assign(node, { admin: { authorization: `Bearer ${node.adminToken}` } });
+}
+
+/** Starts a real node on 127.0.0.1 with free ports and a fresh store; stopped after the test. */
+export async function startTestNode(t: Cleanup, overrides: DeepPartial<Config> = {}): Promise<TestNode> {
+  const db = await createTestDatabase();
+  let node: TestNode;
   try {
-    node = await startNode(config, pino({ level: process.env.CITY_TEST_LOG ?? 'silent' }));
+    node = await start(testConfig(db, overrides));
   } catch (err) {
     await db.dispose();
     throw err;
@@ -34,7 +46,19 @@ export async function startTestNode(t: Cleanup, overrides: DeepPartial<Config> =
     await node.close();
     await db.dispose();
   });
-  return Object.assign(node, { admin: { authorization: `Bearer ${node.adminToken}` } });
+  return node;
+}
+
+/**
+ * For tests that stop a node and start another on the same store (durability across a
+ * restart): each `start()` is a node on one fresh test database, which is dropped after the
+ * test. Closing the nodes is the test's (in a `finally`), before the database goes.
+ */
+export async function restartableNode(t: Cleanup, overrides: DeepPartial<Config> = {}): Promise<{ config: Config; start(): Promise<TestNode> }> {
+  const db = await createTestDatabase();
+  t.after(() => db.dispose());
+  const config = testConfig(db, overrides);
+  return { config, start: () => start(config) };
 }
 
 /** JSON request helper: returns status and parsed body. */

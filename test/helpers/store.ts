@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import pg from 'pg';
+import { openStore, type Store } from '../../src/store/store.js';
 
 /**
  * Where a test's data lives. On PGlite (the default) a fresh temporary folder; when
@@ -50,4 +51,15 @@ export async function createTestDatabase(adminUrl = process.env.DATABASE_URL): P
       await removeDir();
     },
   };
+}
+
+/** A real store (PGlite, or PostgreSQL when DATABASE_URL is set) on a fresh test database, closed, then dropped, after the test. */
+export async function openTestStore(t: Pick<TestContext, 'after'> | { after(fn: () => unknown): void }): Promise<Store & { dataDir: string }> {
+  const db = await createTestDatabase();
+  const store = await openStore({ databaseUrl: db.databaseUrl, dataDir: db.dataDir });
+  t.after(async () => {
+    await store.close();
+    await db.dispose();
+  });
+  return Object.assign(store, { dataDir: db.dataDir });
 }

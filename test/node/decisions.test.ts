@@ -5,12 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
 import WebSocket from 'ws';
-import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js';
-import { DEMO_RULES_DIR, startNode } from '../../src/node/node.js';
-import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
-import { createTestDatabase } from '../helpers/store.js';
+import { DEMO_RULES_DIR } from '../../src/node/node.js';
+import { call, restartableNode, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { signIn } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
 import { recorder } from '../helpers/recorder.js';
@@ -66,7 +63,6 @@ describe('decisions on a Local Brain', () => {
       zonesFile: CHENNAI_ZONES,
       rulesDir,
       actions: {
-        ...DEFAULT_CONFIG.actions,
         retryBaseDelayMs: 10,
         retryMaxDelayMs: 50,
         targets: { traffic_control_system: { kind: 'webhook', url: actuator.url, max_attempts: 3, timeout_ms: 2000 } },
@@ -246,32 +242,17 @@ describe('decisions on a Local Brain', () => {
 
 describe('fail-safe timers', () => {
   test('an escalation rule becomes a durable timer: it fires after a restart, auto-approves and releases the held action', async (t) => {
-    const db = await createTestDatabase();
-    t.after(() => db.dispose());
     const fines = await recorder('/fines', 'fine issued');
     t.after(() => fines.close());
     const received = fines.received;
-    const config: Config = {
-      ...DEFAULT_CONFIG,
-      dataDir: db.dataDir,
-      databaseUrl: db.databaseUrl,
-      logLevel: 'silent',
-      zonesFile: CHENNAI_ZONES,
-      http: { ...DEFAULT_CONFIG.http, port: 0 },
-      mqtt: { ...DEFAULT_CONFIG.mqtt, enabled: false },
-      actions: {
-        ...DEFAULT_CONFIG.actions,
-        targets: { fines_system: { kind: 'webhook', url: fines.url } },
-      },
-    };
-    const log = pino({ level: 'silent' });
+    const { start } = await restartableNode(t, { zonesFile: CHENNAI_ZONES, mqtt: { enabled: false }, actions: { targets: { fines_system: { kind: 'webhook', url: fines.url } } } });
     // The seed's definition with a short deadline and a fine that waits for approval.
     const registration = seedRegistration();
     registration.action_definitions[0].escalation_rules = [{ condition: 'no_officer_response_within_3_seconds', action: 'auto_approve_fine' }];
     registration.action_definitions[0].actions.push({ type: 'actuate', target: 'fines_system', requires_approval: true, parameters: { fine_inr: 1000 } });
 
     let decisionId: string;
-    const first = await startNode(config, log);
+    const first = await start();
     try {
       const admin = { authorization: `Bearer ${first.adminToken}` };
       const reg = await call(first, 'POST', '/api/v1/plugin/register', { headers: admin, body: registration });
@@ -289,7 +270,7 @@ describe('fail-safe timers', () => {
     }
     assert.equal(received.length, 0, 'nothing was sent while the decision waited for approval');
 
-    const second = await startNode(config, log);
+    const second = await start();
     try {
       const admin = { authorization: `Bearer ${second.adminToken}` };
       const decided = await waitFor('the fail-safe', async () => {
@@ -314,22 +295,10 @@ describe('fail-safe timers', () => {
 
 describe('restart', () => {
   test('windows rebuilt after a restart still correlate an event that arrived before it', async (t) => {
-    const db = await createTestDatabase();
-    t.after(() => db.dispose());
-    const config: Config = {
-      ...DEFAULT_CONFIG,
-      dataDir: db.dataDir,
-      databaseUrl: db.databaseUrl,
-      logLevel: 'silent',
-      zonesFile: CHENNAI_ZONES,
-      rulesDir: DEMO_RULES_DIR,
-      http: { ...DEFAULT_CONFIG.http, port: 0 },
-      mqtt: { ...DEFAULT_CONFIG.mqtt, enabled: false },
-    };
-    const log = pino({ level: 'silent' });
+    const { start } = await restartableNode(t, { zonesFile: CHENNAI_ZONES, rulesDir: DEMO_RULES_DIR, mqtt: { enabled: false } });
     const keys: Record<string, string> = {};
 
-    const first = await startNode(config, log);
+    const first = await start();
     try {
       const admin = { authorization: `Bearer ${first.adminToken}` };
       for (const file of ['flood-prediction-model.json', 'traffic-monitoring.json']) {
@@ -346,7 +315,7 @@ describe('restart', () => {
       await first.close();
     }
 
-    const second = await startNode(config, log);
+    const second = await start();
     try {
       const admin = { authorization: `Bearer ${second.adminToken}` };
       const res = await call(second, 'POST', '/webhook/traffic_monitoring', {

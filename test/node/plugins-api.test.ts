@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
+import { hashApiKey } from '../../src/auth/api-keys.js';
 import { startNode } from '../../src/node/node.js';
 import { call, startTestNode } from '../helpers/node.js';
 import { examplePlugin, seedRegistration } from '../helpers/fixtures.js';
@@ -86,8 +87,8 @@ test('plugins are listed, disabled, re-enabled and their keys rotated', async (t
 
   const rotated = await call(node, 'POST', '/api/v1/plugins/traffic-violation-detector-v2/rotate-key', { headers: node.admin });
   assert.notEqual(rotated.body.api_key, created.body.api_key);
-  assert.equal(node.registry.verifyKey('traffic-violation-detector-v2', created.body.api_key), false);
-  assert.equal(node.registry.verifyKey('traffic-violation-detector-v2', rotated.body.api_key), true);
+  assert.equal(node.registry.ownerOfKeyHash(hashApiKey(created.body.api_key)), null);
+  assert.deepEqual(node.registry.ownerOfKeyHash(hashApiKey(rotated.body.api_key))?.principal, { kind: 'plugin', tenantId: 'default', pluginId: 'traffic-violation-detector-v2' });
 
   const missing = await call(node, 'GET', '/api/v1/plugins/nope', { headers: node.admin });
   assert.equal(missing.status, 404);
@@ -101,7 +102,7 @@ test('registrations survive a restart of the node on the same store', async (t) 
   // Started directly and closed here: the first node's cleanup drops the database afterwards.
   const again = await startNode({ ...node.config, adminToken: node.adminToken! }, pino({ level: 'silent' }));
   try {
-    assert.equal(again.registry.verifyKey('traffic-violation-detector-v2', created.body.api_key), true);
+    assert.deepEqual(again.registry.ownerOfKeyHash(hashApiKey(created.body.api_key))?.principal, { kind: 'plugin', tenantId: 'default', pluginId: 'traffic-violation-detector-v2' });
     assert.equal(again.registry.summary('traffic-violation-detector-v2').current_version, '2.3.1');
   } finally {
     await again.close();

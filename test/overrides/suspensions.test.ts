@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { CHENNAI_ZONES, seedRegistration, speedingEvent } from '../helpers/fixtures.js';
 import { signIn } from '../helpers/users.js';
@@ -42,7 +41,7 @@ describe('manual override: suspend and resume', () => {
     suite.after(() => sign.close());
     node = await startTestNode(suite, {
       zonesFile: CHENNAI_ZONES,
-      actions: { ...DEFAULT_CONFIG.actions, retryBaseDelayMs: 10, retryMaxDelayMs: 50, targets: { speed_sign: { kind: 'webhook', url: sign.url } } },
+      actions: { retryBaseDelayMs: 10, retryMaxDelayMs: 50, targets: { speed_sign: { kind: 'webhook', url: sign.url } } },
     });
     // The seed plugin with one external action and no approval step, so actions run at once.
     const registration = seedRegistration();

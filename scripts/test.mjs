@@ -20,13 +20,17 @@ const files = (roots.length ? roots : ['test']).flatMap((r) => (statSync(r).isDi
 const storeFiles = files.filter((f) => /helpers\/(store|node)\.js|startNode|openStore|bin\/city\.mjs/.test(readFileSync(f, 'utf8')));
 
 let failed = false;
+// The browser tests drive the dashboard the node serves: build it if its sources changed.
+if (!pgOnly && spawnSync(process.execPath, ['scripts/build-web.mjs'], { stdio: 'inherit' }).status !== 0) failed = true;
 if (!pgOnly && roots.length === 0) {
   // The whole suite starts with the type check: strict types are part of what a test run proves.
-  console.log('# typecheck: tsc --noEmit');
-  const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit'], { stdio: 'inherit' });
-  if (tsc.status !== 0) {
-    console.log('# typecheck failed');
-    failed = true;
+  console.log('# typecheck: tsc --noEmit (the node), tsc --noEmit -p web (the dashboard)');
+  for (const project of [[], ['-p', 'web']]) {
+    const tsc = spawnSync(process.execPath, ['node_modules/typescript/bin/tsc', '--noEmit', ...project], { stdio: 'inherit' });
+    if (tsc.status !== 0) {
+      console.log('# typecheck failed');
+      failed = true;
+    }
   }
 }
 if (!pgOnly) failed = (await runTests('PGlite', files, {})) || failed;

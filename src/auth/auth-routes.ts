@@ -6,7 +6,7 @@ import type { AccessTokens } from './access-tokens.js';
 import type { AuditLog } from './audit.js';
 import type { OneTimeCodes } from './otp.js';
 import { MAX_PASSWORD_LENGTH } from './passwords.js';
-import { requires } from './policy.js';
+import { decide, PERMISSIONS, requires, type Permission } from './policy.js';
 import { sessionUserOf, tokenResponse, type IssuedRefresh, type Sessions, type UserRow } from './sessions.js';
 import { TENANT_ID_PATTERN } from './tenants.js';
 import { userView, type Users } from './users.js';
@@ -18,6 +18,8 @@ export interface AuthRouteOptions {
   accessTokens: AccessTokens;
   zones: () => ZoneTree;
   audit: AuditLog;
+  /** The tenant this node serves: what /me's permissions are decided against. */
+  nodeTenant: string;
 }
 
 const security = [{ adminToken: [] }];
@@ -123,7 +125,7 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRouteOptions): 
   app.get(
     '/api/v1/auth/me',
     { schema: { summary: 'Who the caller is: user, role, level and zone scope', tags: ['auth'], security }, config: requires('signed_in') },
-    async (request) => me(request, users, opts.zones()),
+    async (request) => me(request, users, opts.zones(), opts.nodeTenant),
   );
 
   app.post<{ Body: { old_password: string; new_password: string } }>(
@@ -138,9 +140,13 @@ export async function authRoutes(app: FastifyInstance, opts: AuthRouteOptions): 
   );
 }
 
-async function me(request: FastifyRequest, users: Users, tree: ZoneTree) {
+async function me(request: FastifyRequest, users: Users, tree: ZoneTree, nodeTenant: string) {
   const principal = request.principal;
-  if (principal.kind !== 'user') return { kind: principal.kind, role: 'super_admin', display_name: 'node admin token', scope: request.scope.describe() };
+  // What the caller may do, decided by the same policy the routes use: the dashboard shows the
+  // views and controls these allow and nothing else. Plugin-bound permissions (ingest,
+  // plugin_publish, feedback) are decided per plugin and are not listed.
+  const permissions = (Object.keys(PERMISSIONS) as Permission[]).filter((p) => !PLUGIN_BOUND.has(p) && decide(principal, p, nodeTenant).allow);
+  if (principal.kind !== 'user') return { kind: principal.kind, role: 'super_admin', display_name: 'node admin token', scope: request.scope.describe(), permissions };
   const row = await users.get(principal.tenantId, principal.userId);
   const zoneId = row.scope_zone_id;
   const zone = zoneId !== null && tree.has(zoneId) ? tree.get(zoneId) : null;
@@ -150,5 +156,8 @@ async function me(request: FastifyRequest, users: Users, tree: ZoneTree) {
     session_id: principal.sessionId,
     scope_zone: zoneId === null ? null : { id: zoneId, name: zone?.name ?? null, level: zone?.level ?? null },
     scope: request.scope.describe(),
+    permissions,
   };
 }
+
+const PLUGIN_BOUND: ReadonlySet<Permission> = new Set(['ingest', 'plugin_publish', 'feedback']);

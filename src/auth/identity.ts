@@ -66,7 +66,7 @@ export class Identity {
   /** Adds the /api/v1/auth, /users, /tenants and /notifications routes; in demo mode, the demo users. */
   async register(app: FastifyInstance, options: { accessTokens: AccessTokens; dataDir: string }): Promise<DemoUsersResult | null> {
     const { db, zones, audit, log, config } = this.deps;
-    await app.register(authRoutes, { users: this.users, sessions: this.sessions, otp: this.otp, accessTokens: options.accessTokens, zones, audit });
+    await app.register(authRoutes, { users: this.users, sessions: this.sessions, otp: this.otp, accessTokens: options.accessTokens, zones, audit, nodeTenant: config.tenantId });
     await app.register(userRoutes, { db, users: this.users, tenants: this.tenants });
     if (!config.demo) return null;
     const demo = await seedDemoUsers(this.users, zones(), options.dataDir);

@@ -15,6 +15,7 @@ import { ApprovalService } from '../approvals/service.js';
 import { approvalRoutes } from '../approvals/routes.js';
 import { Identity, type DemoUsersResult, type Sessions, type Users } from '../auth/identity.js';
 import { installHardening } from '../http/hardening.js';
+import { webAppRoutes } from '../http/web-app.js';
 import { DeadLetterStore } from '../brain/dead-letters.js';
 import { EVENT_COLUMNS, IngestPipeline, type BatchPreparer } from '../brain/ingest.js';
 import { WorkerPreparer } from '../brain/worker-preparer.js';
@@ -63,6 +64,8 @@ const LAYER_NAMES = { local: 'LOCAL', district: 'DISTRICT', city: 'CITY', state:
 export const DEMO_ZONES_FILE = join(PROJECT_ROOT, 'examples/cities/chennai/city.geojson');
 export const DEMO_PLUGINS_DIR = join(PROJECT_ROOT, 'examples/plugins');
 export const DEMO_RULES_DIR = join(PROJECT_ROOT, 'examples/rules');
+/** The dashboard's build (web/, `npm run build:web`), served at `/`. */
+export const WEB_DIST_DIR = join(PROJECT_ROOT, 'web/dist');
 
 /** A running node: what its callers (CLI, tests, benchmark) need to reach and stop it. */
 export interface CityNode {
@@ -347,6 +350,8 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   await app.register(deviceRoutes, { devices, registry, audit });
   const suspensions = new Suspensions({ db, tenantId: config.tenantId, index: suspensionIndex, dispatcher, audit, zones: () => zones.tree });
   await app.register(overrideRoutes, { suspensions, zones: () => zones.tree, rules, registry });
+  // dashboard-routes: the dashboard's own server routes go here
+  await app.register(webAppRoutes, { distDir: WEB_DIST_DIR });
 
   await app.listen({ host: config.http.host, port: config.http.port });
   closers.push(() => app.close());

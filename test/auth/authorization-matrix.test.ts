@@ -96,6 +96,10 @@ const ROUTES: Record<string, RouteRow> = {
   'GET /metrics': { permission: 'public' },
   'GET /openapi.json': { permission: 'public' },
   'GET /docs': { permission: 'public' },
+  // The dashboard (web/dist, built before the tests run): the app itself is public, its data is not.
+  'GET /': { permission: 'public' },
+  'GET /favicon.svg': { permission: 'public' },
+  'GET /assets/*': { permission: 'public', path: '/assets/missing.js' },
   'GET /docs/static/index.html': { permission: 'public' },
   'GET /docs/static/swagger-initializer.js': { permission: 'public' },
   'GET /docs/json': { permission: 'public' },

@@ -6,6 +6,8 @@ import { call } from './node.js';
 export interface SignedIn {
   userId: string;
   username: string;
+  /** For signing in through the dashboard's form. */
+  password: string;
   /** `{ authorization: 'Bearer <access token>' }` for `call(…, { headers })`. */
   headers: Record<string, string>;
 }
@@ -40,5 +42,5 @@ export async function signIn(
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const login = await call(node, 'POST', '/api/v1/auth/login', { body: { username, password } });
   assert.equal(login.status, 200, JSON.stringify(login.body));
-  return { userId: created.body.user_id, username, headers: { authorization: `Bearer ${login.body.access_token}` } };
+  return { userId: created.body.user_id, username, password, headers: { authorization: `Bearer ${login.body.access_token}` } };
 }

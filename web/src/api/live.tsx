@@ -1,0 +1,83 @@
+import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { useSession } from './session';
+import type { LiveMessage } from './types';
+
+export type LiveStatus = 'connecting' | 'live' | 'reconnecting';
+
+interface Live {
+  status: LiveStatus;
+  /** Updates lost by a slow connection since the page opened (the node says how many). */
+  dropped: number;
+  subscribe(listener: (message: LiveMessage) => void): () => void;
+}
+
+const LiveContext = createContext<Live | null>(null);
+const MAX_BACKOFF_MS = 15_000;
+
+/**
+ * One WebSocket to `/api/v1/stream` for the whole dashboard (events, decisions and action
+ * updates in the user's scope: the node narrows an unfiltered stream to it). Views subscribe
+ * to the messages they show. A lost connection is retried with backoff and a fresh token; views
+ * that must not miss anything refetch when the status returns to 'live'.
+ */
+export function LiveProvider({ children }: { children: ReactNode }) {
+  const session = useSession();
+  const listeners = useRef(new Set<(message: LiveMessage) => void>());
+  const [status, setStatus] = useState<LiveStatus>('connecting');
+  const [dropped, setDropped] = useState(0);
+  const signedIn = session.me !== null;
+
+  useEffect(() => {
+    if (!signedIn) return;
+    let socket: WebSocket | null = null;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let attempt = 0;
+    let stopped = false;
+    const connect = () => {
+      const token = session.accessToken();
+      const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+      socket = new WebSocket(`${scheme}://${location.host}/api/v1/stream?access_token=${encodeURIComponent(token ?? '')}`);
+      socket.onmessage = (e) => {
+        const message = JSON.parse(String(e.data)) as LiveMessage;
+        if (message.kind === 'hello') {
+          attempt = 0;
+          setStatus('live');
+        } else if (message.kind === 'dropped') setDropped((n) => n + message.count);
+        for (const listener of listeners.current) listener(message);
+      };
+      socket.onclose = () => {
+        if (stopped) return;
+        setStatus('reconnecting');
+        const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt++);
+        retry = setTimeout(connect, delay);
+      };
+    };
+    connect();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+      socket?.close(1000);
+    };
+  }, [signedIn, session]);
+
+  const subscribe = useCallback((listener: (message: LiveMessage) => void) => {
+    listeners.current.add(listener);
+    return () => void listeners.current.delete(listener);
+  }, []);
+  const live = useMemo<Live>(() => ({ status, dropped, subscribe }), [status, dropped, subscribe]);
+  return <LiveContext.Provider value={live}>{children}</LiveContext.Provider>;
+}
+
+export function useLive(): Live {
+  const live = useContext(LiveContext);
+  if (!live) throw new Error('useLive outside LiveProvider');
+  return live;
+}
+
+/** Calls `onMessage` for every live message while the component is mounted. */
+export function useLiveMessages(onMessage: (message: LiveMessage) => void): void {
+  const { subscribe } = useLive();
+  const handler = useRef(onMessage);
+  handler.current = onMessage;
+  useEffect(() => subscribe((m) => handler.current(m)), [subscribe]);
+}

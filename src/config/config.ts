@@ -37,6 +37,8 @@ export const ConfigSchema = Type.Object(
       port: Type.Integer({ minimum: 0, maximum: 65535 }),
       /** Browser origins allowed to call the API from other sites (CORS); empty = same origin only. */
       corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/]+$' })),
+      /** The dashboard's build folder served at `/`; absent = the one built from web/ (web/dist). */
+      dashboardDir: Type.Optional(Type.String({ minLength: 1 })),
       /** Requests per minute, per signed-in user or key (per address when anonymous). */
       rateLimit: Type.Object({
         enabled: Type.Boolean(),

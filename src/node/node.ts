@@ -351,7 +351,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   const suspensions = new Suspensions({ db, tenantId: config.tenantId, index: suspensionIndex, dispatcher, audit, zones: () => zones.tree });
   await app.register(overrideRoutes, { suspensions, zones: () => zones.tree, rules, registry });
   // dashboard-routes: the dashboard's own server routes go here
-  await app.register(webAppRoutes, { distDir: WEB_DIST_DIR });
+  await app.register(webAppRoutes, { distDir: config.http.dashboardDir ? resolve(config.http.dashboardDir) : WEB_DIST_DIR });
 
   await app.listen({ host: config.http.host, port: config.http.port });
   closers.push(() => app.close());

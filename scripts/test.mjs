@@ -16,8 +16,14 @@ const pgOnly = args.includes('--pg-only');
 const roots = args.filter((a) => !a.startsWith('--'));
 const files = (roots.length ? roots : ['test']).flatMap((r) => (statSync(r).isDirectory() ? walk(r) : [r])).sort();
 
-/** Files that open a store (directly or through a node) run on both backends. */
-const storeFiles = files.filter((f) => /helpers\/(store|node)\.js|startNode|openStore|bin\/city\.mjs/.test(readFileSync(f, 'utf8')));
+/**
+ * Files that open a store (directly or through a node) run on both backends, except those that
+ * say `@pglite-only` (they start a node for something else: the browser tests, static files).
+ */
+const storeFiles = files.filter((f) => {
+  const text = readFileSync(f, 'utf8');
+  return /helpers\/(store|node)\.js|startNode|openStore|bin\/city\.mjs/.test(text) && !text.includes('@pglite-only');
+});
 
 let failed = false;
 // The browser tests drive the dashboard the node serves: build it if its sources changed.

@@ -57,6 +57,8 @@ export const ERRORS = {
   INTERNAL: { status: 500, message: 'internal error: {reason}' },
   ZONE_FILE_INVALID: { status: 422, message: 'zone file is invalid: {reason}' },
   ZONE_NOT_FOUND: { status: 404, message: 'zone {zoneId} does not exist' },
+  ROADS_INVALID: { status: 422, message: 'road file is invalid: {reason}' },
+  ROAD_PATH_NOT_FOUND: { status: 404, message: 'no road path from {from} to {to}: {reason}' },
   NOT_READY: { status: 503, message: 'the node is not ready: {reason}' },
   OVERLOADED: { status: 503, message: 'the node is at capacity ({reason}); retry after a moment' },
   SHUTTING_DOWN: { status: 503, message: 'the node is shutting down; retry against another node or later' },

@@ -14,7 +14,8 @@ export default defineConfig({
     chunkSizeWarningLimit: 1200,
     rollupOptions: {
       output: {
-        manualChunks: (id: string) => (id.includes('node_modules/maplibre-gl') ? 'maplibre' : id.includes('node_modules') ? 'vendor' : undefined),
+        // uPlot stays with the health view that alone uses it.
+        manualChunks: (id: string) => (id.includes('node_modules/maplibre-gl') ? 'maplibre' : id.includes('node_modules/uplot') ? undefined : id.includes('node_modules') ? 'vendor' : undefined),
       },
     },
   },

@@ -14,6 +14,7 @@ interface StartFlags {
   mqttHost?: string;
   mqtt: boolean;
   zones?: string;
+  roads?: string;
   plugins?: string;
   rules?: string;
   demo?: boolean;
@@ -35,6 +36,7 @@ export function registerStart(program: Command): void {
     .option('--mqtt-port <port>', 'MQTT TCP port (0: any free port)')
     .option('--no-mqtt', 'do not start the embedded MQTT broker')
     .option('--zones <file>', 'zone file (GeoJSON FeatureCollection) to load')
+    .option('--roads <file>', 'road file (GeoJSON FeatureCollection of LineStrings) to route on')
     .option('--plugins <dir>', 'folder of plugin registration documents to register')
     .option('--rules <dir>', 'folder of correlation rule files (YAML), watched for changes')
     .option('--demo', 'load the Chennai demo city and example plugins, and run the event simulator')
@@ -62,6 +64,7 @@ async function runStart(flags: StartFlags): Promise<void> {
         'mqtt.port': flags.mqttPort,
         'mqtt.enabled': flags.mqtt === false ? false : undefined,
         zonesFile: flags.zones,
+        roadsFile: flags.roads,
         pluginsDir: flags.plugins,
         rulesDir: flags.rules,
         demo: flags.demo,

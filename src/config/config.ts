@@ -24,6 +24,8 @@ export const ConfigSchema = Type.Object(
     databasePoolSize: Type.Integer({ minimum: 1, maximum: 200 }),
     /** Zone file loaded at start (GeoJSON FeatureCollection); the demo city when `demo` is on. */
     zonesFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** Road file loaded at start (GeoJSON LineStrings) and kept; without one, routes follow links between neighbouring wards. */
+    roadsFile: Type.Optional(Type.String({ minLength: 1 })),
     /** Folder of plugin registration documents (*.json) registered at start if missing. */
     pluginsDir: Type.Optional(Type.String({ minLength: 1 })),
     /** Folder of correlation rule files (*.yaml, *.yml, *.json), loaded at start and watched for changes; the demo rules when `demo` is on. */
@@ -181,6 +183,7 @@ export const ENV_SETTINGS: Record<string, string> = {
   CITY_NODE_ID: 'nodeId',
   CITY_TENANT: 'tenantId',
   CITY_ZONES_FILE: 'zonesFile',
+  CITY_ROADS_FILE: 'roadsFile',
   CITY_PLUGINS_DIR: 'pluginsDir',
   CITY_RULES_DIR: 'rulesDir',
   CITY_ADMIN_TOKEN: 'adminToken',

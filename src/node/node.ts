@@ -25,6 +25,9 @@ import { webhookRoutes } from '../brain/routes.js';
 import { loadZoneFile } from '../geo/zone-file.js';
 import { zoneRoutes } from '../geo/routes.js';
 import { ZoneService } from '../geo/zone-service.js';
+import { readRoadFile } from '../geo/road-file.js';
+import { roadRoutes } from '../geo/road-routes.js';
+import { RoadService } from '../geo/road-service.js';
 import { createHttpApp, type CityApp } from '../http/app.js';
 import { MqttBroker } from '../mqtt/broker.js';
 import { NodeMetrics } from '../ops/metrics.js';
@@ -57,6 +60,7 @@ import { deviceRoutes } from '../auth/device-routes.js';
 import { overrideRoutes } from '../overrides/routes.js';
 import { SuspensionIndex } from '../overrides/suspension-index.js';
 import { Suspensions } from '../overrides/suspensions.js';
+import { topologyRoutes } from '../hierarchy/topology.js';
 
 /** The seed's deciding_layer names (seed 001 §10.1 "LOCAL, DISTRICT, CITY, etc."). */
 const LAYER_NAMES = { local: 'LOCAL', district: 'DISTRICT', city: 'CITY', state: 'STATE', national: 'NATIONAL' } as const;
@@ -137,6 +141,9 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     await zones.replace(await loadZoneFile(zonesFile));
     log.info({ zones: zones.tree.size, file: zonesFile }, config.zonesFile ? 'zones loaded' : 'no zones configured: loaded the Chennai demo city (use --zones for your own)');
   }
+  // Roads after zones: their edges are tagged with zones, and without a road file they are derived from the wards.
+  const roads = await RoadService.load(db, config.tenantId, zones, log);
+  if (config.roadsFile) await roads.replace(await readRoadFile(config.roadsFile), config.roadsFile);
 
   const registry = await PluginRegistry.load(db, config.tenantId, tokenizer);
   const devices = await Devices.load({ db, tenantId: config.tenantId, audit, zones: () => zones.tree, pluginExists: (id) => registry.has(id) });
@@ -351,6 +358,8 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   const suspensions = new Suspensions({ db, tenantId: config.tenantId, index: suspensionIndex, dispatcher, audit, zones: () => zones.tree });
   await app.register(overrideRoutes, { suspensions, zones: () => zones.tree, rules, registry });
   // dashboard-routes: the dashboard's own server routes go here
+  await app.register(roadRoutes, { roads: () => roads.network, replace: (doc) => roads.replace(doc), zones: () => zones.tree, audit, maxRoadFileBytes: 64 * 1024 * 1024 });
+  await app.register(topologyRoutes, { db, tenantId: config.tenantId, nodeId: config.nodeId, role: config.role, zoneId: null, version: VERSION, store: store.kind, startedAt: new Date(), zones: () => zones.tree });
   await app.register(webAppRoutes, { distDir: config.http.dashboardDir ? resolve(config.http.dashboardDir) : WEB_DIST_DIR });
 
   await app.listen({ host: config.http.host, port: config.http.port });

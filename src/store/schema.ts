@@ -29,6 +29,13 @@ export interface ZonesTable {
   properties: Json<Record<string, unknown>>;
 }
 
+/** A tenant's road file (migration 0004), as posted. */
+export interface RoadNetworksTable {
+  tenant_id: string;
+  geojson: Json;
+  updated_at: DefaultTimestamp;
+}
+
 export interface PluginsTable {
   tenant_id: string;
   model_id: string;
@@ -392,6 +399,7 @@ export interface Database {
   node_secrets: NodeSecretsTable;
   tenants: TenantsTable;
   zones: ZonesTable;
+  road_networks: RoadNetworksTable;
   plugins: PluginsTable;
   plugin_versions: PluginVersionsTable;
   events: EventsTable;

@@ -100,6 +100,11 @@ const ROUTES: Record<string, RouteRow> = {
   'GET /': { permission: 'public' },
   'GET /favicon.svg': { permission: 'public' },
   'GET /assets/*': { permission: 'public', path: '/assets/missing.js' },
+  // Roads: public geography like the zones; a route from ward w1 to w2 (not neighbours in the scope tree: 404, past the policy); a bad road file (422).
+  'GET /api/v1/roads': { permission: 'public' },
+  'GET /api/v1/roads/route': { permission: 'monitor', path: '/api/v1/roads/route?from_lat=13.005&from_lng=80.205&to_lat=13.005&to_lng=80.225' },
+  'PUT /api/v1/roads': { permission: 'configure', body: { type: 'FeatureCollection', features: 'not an array' } },
+  'GET /api/v1/topology': { permission: 'monitor' },
   'GET /docs/static/index.html': { permission: 'public' },
   'GET /docs/static/swagger-initializer.js': { permission: 'public' },
   'GET /docs/json': { permission: 'public' },

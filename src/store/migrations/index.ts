@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as m0001 from './0001-foundation.js';
 import * as m0002 from './0002-decisions.js';
 import * as m0003 from './0003-identity.js';
+import * as m0004 from './0004-roads.js';
 
 /**
  * Versioned migrations, applied in name order at start by kysely's Migrator on both
@@ -11,6 +12,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0001-foundation': m0001,
   '0002-decisions': m0002,
   '0003-identity': m0003,
+  '0004-roads': m0004,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -69,6 +69,8 @@ export const ERRORS = {
   DECISION_NOT_FOUND: { status: 404, message: 'decision {decisionId} does not exist on this node' },
   ACTION_TARGET_INVALID: { status: 422, message: 'action target {target} is invalid: {reason}' },
   ACTION_TARGET_NOT_FOUND: { status: 404, message: 'action target {target} does not exist' },
+  LINK_MESSAGE_INVALID: { status: 422, message: 'link message {index} from {source} is invalid: {reason}; nothing of this batch was applied' },
+  LINK_DELIVERY_FAILED: { status: 502, message: 'delivery to {destination} at {url} failed: {reason}' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorKey = keyof typeof ERRORS;

@@ -357,7 +357,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   await app.register(deviceRoutes, { devices, registry, audit });
   const suspensions = new Suspensions({ db, tenantId: config.tenantId, index: suspensionIndex, dispatcher, audit, zones: () => zones.tree });
   await app.register(overrideRoutes, { suspensions, zones: () => zones.tree, rules, registry });
-  // dashboard-routes: the dashboard's own server routes go here
+  // Roads (the map's layer and routing), the node tree, and the dashboard's own files at `/`.
   await app.register(roadRoutes, { roads: () => roads.network, replace: (doc) => roads.replace(doc), zones: () => zones.tree, audit, maxRoadFileBytes: 64 * 1024 * 1024 });
   await app.register(topologyRoutes, { db, tenantId: config.tenantId, nodeId: config.nodeId, role: config.role, zoneId: null, version: VERSION, store: store.kind, startedAt: new Date(), zones: () => zones.tree });
   await app.register(webAppRoutes, { distDir: config.http.dashboardDir ? resolve(config.http.dashboardDir) : WEB_DIST_DIR });

@@ -211,6 +211,29 @@ export interface OutboxTable {
   last_error: string | null;
 }
 
+/** One message a source node sent over a link, remembered when applied (migration 0005). */
+export interface LinkInboxTable {
+  tenant_id: string;
+  source_node: string;
+  message_id: string;
+  kind: string;
+  /** The sender's sequence number (its outbox id): informative, ids decide. bigint, read as text. */
+  seq: ColumnType<string | null, number | string | null, number | string | null>;
+  received_at: DefaultTimestamp;
+}
+
+/** Per source node: the highest sequence applied and counters (migration 0005). */
+export interface LinkInboxSourcesTable {
+  tenant_id: string;
+  source_node: string;
+  high_seq: ColumnType<string | null, number | string | null, number | string | null>;
+  applied: ColumnType<string, number | string | undefined, number | string>;
+  duplicates: ColumnType<string, number | string | undefined, number | string>;
+  out_of_order: ColumnType<string, number | string | undefined, number | string>;
+  first_received_at: DefaultTimestamp;
+  last_received_at: DefaultTimestamp;
+}
+
 export interface TimersTable {
   timer_id: string;
   tenant_id: string;
@@ -411,6 +434,8 @@ export interface Database {
   approval_requests: ApprovalRequestsTable;
   event_logs: EventLogsTable;
   outbox: OutboxTable;
+  link_inbox: LinkInboxTable;
+  link_inbox_sources: LinkInboxSourcesTable;
   timers: TimersTable;
   aggregation_reports: AggregationReportsTable;
   resources: ResourcesTable;

@@ -2,7 +2,7 @@ import { useId, useState } from 'react';
 import { ApiError } from '../../api/client';
 import { ErrorText } from '../../components/ErrorText';
 import type { PendingApproval } from '../shared-decision/types';
-import { ConfirmDialog } from './ConfirmDialog';
+import { ConfirmDialog } from '../../components/ConfirmDialog';
 import { useAnswer, type Answer, type AnswerResult } from './use-approvals';
 
 interface Props {
@@ -76,8 +76,13 @@ export function AnswerForm({ item, rule, onAnswered, onConflict }: Props) {
       ) : null}
       {confirming && (
         <ConfirmDialog
-          title={`${confirming === 'reject' ? 'Reject' : 'Escalate'} ${rule}?`}
-          message={`${CONFIRM[confirming](item.level)}${notes.trim() ? ` Your notes: "${notes.trim()}"` : ' No notes given.'}`}
+          request={{
+            title: `${confirming === 'reject' ? 'Reject' : 'Escalate'} ${rule}?`,
+            // The notes are written beside the buttons; the dialog repeats them rather than asking again.
+            message: `${CONFIRM[confirming](item.level)}${notes.trim() ? ` Your notes: "${notes.trim()}"` : ' No notes given.'}`,
+            reason: 'none',
+            danger: confirming === 'reject',
+          }}
           onConfirm={() => send(confirming)}
           onCancel={() => setConfirming(null)}
         />

@@ -5,7 +5,7 @@ import { ErrorText } from '../../components/ErrorText';
 import { SeverityBadge } from '../../components/Severity';
 import { formatTime } from '../../components/time';
 import { ApprovalStatusBadge } from '../shared-decision/ApprovalStatus';
-import { ModalDialog } from '../shared-decision/ModalDialog';
+import { ModalDialog } from '../../components/ModalDialog';
 import { shortId, useDecision, useExplanation } from '../shared-decision/use-decision';
 import type { Zones } from '../shared-decision/use-zones';
 import { ApprovalTrail } from './ApprovalTrail';

@@ -1,7 +1,7 @@
 import { useState, type ReactNode } from 'react';
 import { ApiError, errorText } from '../../api/client';
 import { useOverrideChange, type OverrideRequest, type OverrideResult } from './api';
-import { ConfirmDialog, type ConfirmRequest } from './ConfirmDialog';
+import { ConfirmDialog, type ConfirmRequest } from '../../components/ConfirmDialog';
 
 /** How the last change started from one control ended, shown beside that control. */
 export type Outcome = { state: 'busy' } | { state: 'done'; text: string } | { state: 'failed'; text: string };

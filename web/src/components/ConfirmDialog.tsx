@@ -1,4 +1,5 @@
-import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
+import { useId, useState, type FormEvent } from 'react';
+import { ModalDialog } from './ModalDialog';
 
 export interface ConfirmRequest {
   title: string;
@@ -6,54 +7,34 @@ export interface ConfirmRequest {
   message: string;
   /** 'required': a Reason field that must be filled; 'optional': one that may stay empty; 'none': no field. */
   reason: 'required' | 'optional' | 'none';
-  /** Danger styling for the Confirm button (stopping automation). */
+  /** Danger styling for the Confirm button (stopping automation, rejecting). */
   danger: boolean;
 }
 
 /**
- * A confirmation as a modal `<dialog role="alertdialog">`: showModal() keeps focus inside and
- * makes the page behind inert; Escape (the dialog's cancel event) and "Cancel" both cancel;
- * focus returns to the control that opened it when it closes.
+ * "Are you sure?" before a change that cannot simply be taken back (an emergency stop, a
+ * rejection, an escalation): an alert dialog with Cancel and Confirm. Without a reason field
+ * Cancel has the focus first, so a stray Enter does nothing harmful; Escape cancels.
  */
 export function ConfirmDialog({ request, onConfirm, onCancel }: { request: ConfirmRequest; onConfirm: (reason: string) => void; onCancel: () => void }) {
-  const ref = useRef<HTMLDialogElement>(null);
   const [reason, setReason] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
   const id = useId();
-
-  useEffect(() => {
-    const dialog = ref.current;
-    if (!dialog) return;
-    dialog.showModal();
-    return () => dialog.close();
-  }, []);
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
     const text = reason.trim();
     if (request.reason === 'required' && text === '') {
-      setProblem('Write a reason: it is kept with the override and in the audit log.');
+      setProblem('Write a reason: it is kept with the change and in the audit log.');
       return;
     }
     onConfirm(text);
   };
 
   return (
-    <dialog
-      ref={ref}
-      className="overrides-dialog"
-      role="alertdialog"
-      aria-modal="true"
-      aria-labelledby={`${id}-title`}
-      aria-describedby={`${id}-message`}
-      onCancel={(e) => {
-        // Escape: we close it ourselves, through the parent's state.
-        e.preventDefault();
-        onCancel();
-      }}
-    >
+    <ModalDialog role="alertdialog" labelledBy={`${id}-title`} describedBy={`${id}-message`} onClose={onCancel} className="confirm">
       <form onSubmit={submit}>
-        <h3 id={`${id}-title`}>{request.title}</h3>
+        <h2 id={`${id}-title`}>{request.title}</h2>
         <p id={`${id}-message`}>{request.message}</p>
         {request.reason !== 'none' ? (
           <label>
@@ -74,7 +55,7 @@ export function ConfirmDialog({ request, onConfirm, onCancel }: { request: Confi
             {problem}
           </p>
         ) : null}
-        <div className="overrides-dialog-buttons">
+        <div className="confirm-buttons">
           <button type="button" onClick={onCancel} autoFocus={request.reason === 'none'}>
             Cancel
           </button>
@@ -83,6 +64,6 @@ export function ConfirmDialog({ request, onConfirm, onCancel }: { request: Confi
           </button>
         </div>
       </form>
-    </dialog>
+    </ModalDialog>
   );
 }

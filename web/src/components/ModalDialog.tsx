@@ -1,5 +1,5 @@
 import { useEffect, useRef, type ReactNode } from 'react';
-import './shared-decision.css';
+import './dialog.css';
 
 interface Props {
   /** 'alertdialog' for a confirmation, 'dialog' for a panel. */
@@ -48,12 +48,12 @@ export function ModalDialog({ role, labelledBy, describedBy, onClose, className,
       aria-modal="true"
       aria-labelledby={labelledBy}
       aria-describedby={describedBy}
-      className={`decision-dialog ${className ?? ''}`}
+      className={`modal-dialog ${className ?? ''}`}
       // A click on the backdrop lands on the dialog element itself.
       onClick={(e) => e.target === e.currentTarget && close.current()}
     >
       {/* The body fills the dialog, so only a click outside it (the backdrop) closes. */}
-      <div className="decision-dialog-body">{children}</div>
+      <div className="modal-dialog-body">{children}</div>
     </dialog>
   );
 }

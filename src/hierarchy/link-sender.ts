@@ -172,37 +172,47 @@ export class LinkSender {
 
   async #run(): Promise<void> {
     while (!this.#closed) {
-      let rows: PendingRow[];
       try {
-        this.#poked = false;
-        rows = await this.#pending();
+        await this.#step();
       } catch (err) {
-        if (this.#closed) break;
-        await this.#failed(null, `the outbox could not be read: ${describe(err)}`);
-        continue;
+        // A throwing url() or onState() must not end the loop (nor reject it unhandled).
+        if (!this.#closed) await this.#failed(null, `the link failed: ${describe(err)}`);
       }
-      if (rows.length === 0) {
-        // Caught up: whatever failed before (a store hiccup) is over.
-        this.#failures = 0;
-        this.#lastError = null;
-        this.#setState('idle');
-        if (!this.#poked) await this.#sleep(this.#idlePollMs);
-        continue;
-      }
-      // A link that is failing stays 'down' through its retries until one succeeds.
-      if (this.#failures === 0) this.#setState('up');
-      const url = this.#opts.url();
-      if (url === null) {
-        // Nothing was attempted, so the rows' attempt counters stay as they are.
-        await this.#failed(null, this.#error('(unknown)', 'no address is known for it yet'));
-        continue;
-      }
-      const outcome = await this.#send(url, rows);
-      if (this.#closed) break;
-      if (typeof outcome === 'string') await this.#failed(rows[0]!.id, outcome);
-      else await this.#acknowledged(rows, outcome);
     }
     if (this.#timer) clearTimeout(this.#timer);
+  }
+
+  /** One turn: read a batch, send it, settle it; or wait for messages. */
+  async #step(): Promise<void> {
+    let rows: PendingRow[];
+    try {
+      this.#poked = false;
+      rows = await this.#pending();
+    } catch (err) {
+      if (this.#closed) return;
+      await this.#failed(null, `the outbox could not be read: ${describe(err)}`);
+      return;
+    }
+    if (rows.length === 0) {
+      // Caught up: whatever failed before (a store hiccup) is over.
+      this.#failures = 0;
+      this.#lastError = null;
+      this.#setState('idle');
+      if (!this.#poked) await this.#sleep(this.#idlePollMs);
+      return;
+    }
+    // A link that is failing stays 'down' through its retries until one succeeds.
+    if (this.#failures === 0) this.#setState('up');
+    const url = this.#opts.url();
+    if (url === null) {
+      // Nothing was attempted, so the rows' attempt counters stay as they are.
+      await this.#failed(null, this.#error('(unknown)', 'no address is known for it yet'));
+      return;
+    }
+    const outcome = await this.#send(url, rows);
+    if (this.#closed) return;
+    if (typeof outcome === 'string') await this.#failed(rows[0]!.id, outcome);
+    else await this.#acknowledged(rows, outcome);
   }
 
   /** The next batch, oldest first (the partial index outbox_pending serves it). */
@@ -224,16 +234,18 @@ export class LinkSender {
     const target = url.replace(/\/+$/, '') + LINK_MESSAGES_PATH;
     let response: Response;
     let text: string;
+    const timeout = AbortSignal.timeout(this.#timeoutMs);
     try {
       response = await this.#fetch(target, {
         method: 'POST',
         headers: { ...this.#opts.headers?.(), 'content-type': 'application/json' },
         body: encodeBatch(this.#opts.nodeId, rows),
-        signal: AbortSignal.any([this.#stop.signal, AbortSignal.timeout(this.#timeoutMs)]),
+        signal: AbortSignal.any([this.#stop.signal, timeout]),
       });
       text = await response.text();
     } catch (err) {
-      const reason = (err as Error).name === 'TimeoutError' ? `no answer within ${this.#timeoutMs} ms` : describe(err);
+      // Asked of the signal, not the error: undici may wrap the abort reason in its own error.
+      const reason = timeout.aborted ? `no answer within ${this.#timeoutMs} ms` : describe(err);
       return this.#error(target, reason);
     }
     if (!response.ok) return this.#error(target, `HTTP ${response.status}: ${errorMessage(text)}`);
@@ -322,7 +334,11 @@ export class LinkSender {
   }
 
   #emit(): void {
-    this.#opts.onState?.(this.snapshot());
+    try {
+      this.#opts.onState?.(this.snapshot());
+    } catch {
+      // an observer's failure is not the link's
+    }
   }
 }
 

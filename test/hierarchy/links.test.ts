@@ -38,7 +38,7 @@ function stores(): Promise<{ child: Store; parent: Store }> {
 after(async () => (await shared)?.dispose());
 let nodes = 0;
 
-/** Cleanups run newest first, before the stores' own (node:test runs `after` hooks in the order added). */
+/** A test's cleanups, run newest first (node:test runs `after` hooks in the order added): a sender stops before its receiver. */
 function cleanups(t: TestContext): (fn: () => unknown) => void {
   const stack: (() => unknown)[] = [];
   t.after(async () => {
@@ -188,7 +188,7 @@ describe('links: durable outbox → idempotent inbox over HTTP', { timeout: 120_
     });
     assert.equal(down.pending, 20);
     assert.ok(down.oldest_pending_at !== null);
-    assert.match(down.last_error ?? '', /^delivery to parent at http:\/\/127\.0\.0\.1:\d+\/api\/v1\/layer\/messages failed: .*ECONNREFUSED/);
+    assert.match(down.last_error ?? '', /^delivery to parent-of-local-\d+ at http:\/\/127\.0\.0\.1:\d+\/api\/v1\/layer\/messages failed: .*ECONNREFUSED/);
     assert.ok(down.next_attempt_at !== null, 'a retry is scheduled');
     const head = (await outboxRows(l)).find((r) => r.message_id === `${l.node}/b-000`)!;
     assert.ok(head.attempts >= 1, 'the failed attempts are counted on the first pending row');

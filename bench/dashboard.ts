@@ -83,6 +83,9 @@ async function load(page: Page, navigate: () => Promise<unknown>): Promise<Load>
   const map = page.locator('[aria-label="Incident map"][data-ready="true"]');
   await map.waitFor({ timeout: 60_000 });
   const readyMs = performance.now() - started;
+  // A load only counts when the map is really drawn (a stylesheet once left it 0 px tall while ready).
+  const box = await map.locator('canvas').first().boundingBox();
+  if (!box || box.height < 200) throw new Error(`the map's canvas is ${JSON.stringify(box)}: not drawn, the load does not count`);
   const timing = await page.evaluate<{ dcl: number; bytes: number }>(`(() => {
     const nav = performance.getEntriesByType('navigation')[0];
     const resources = performance.getEntriesByType('resource');

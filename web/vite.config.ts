@@ -20,6 +20,6 @@ export default defineConfig({
     },
   },
   server: {
-    proxy: { '/api': { target: 'http://127.0.0.1:8080', ws: true }, '/metrics': 'http://127.0.0.1:8080', '/healthz': 'http://127.0.0.1:8080' },
+    proxy: { '/api': { target: 'http://127.0.0.1:8080', ws: true }, '/metrics': 'http://127.0.0.1:8080', '/healthz': 'http://127.0.0.1:8080', '/readyz': 'http://127.0.0.1:8080' },
   },
 });

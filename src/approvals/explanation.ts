@@ -40,6 +40,8 @@ export interface Explanation {
     level: number;
     approval_type: string;
     requested_at: string;
+    /** Times the request went up a level (or to the parent node). */
+    escalations: number;
     deadline: string | null;
     fail_safe_action: string | null;
     history: Array<{ at: string; actor_id: string; actor_level: number | null; action: string; from_level: number | null; to_level: number | null; notes: string | null }>;
@@ -144,6 +146,7 @@ export async function explainDecision(db: Kysely<Database>, d: Selectable<Decisi
           level: request.level,
           approval_type: request.approval_type ?? request.target_authority,
           requested_at: new Date(request.created_at).toISOString(),
+          escalations: request.escalations,
           deadline: request.deadline_at ? new Date(request.deadline_at).toISOString() : null,
           fail_safe_action: request.fail_safe_action,
           history: history.map((h) => ({

@@ -24,6 +24,16 @@ export interface PendingApproval {
   deadline_at: string | null;
   seconds_to_deadline: number | null;
   fail_safe_action: string | null;
+  /** What the dashboard shows beside the seed's payload, so a queue needs no request per item: */
+  /** the rule's name, as DecisionView.rule.name (the trigger of an action trigger, else the rule id); */
+  rule_name: string;
+  /** times this request went up a level; */
+  escalations: number;
+  /** the conditions the rule checked with the values it read, and the events it matched (the decision's rationale); */
+  conditions: Array<{ role?: string; source?: string; values?: Record<string, unknown> }>;
+  matched_events: Array<{ role?: string; event_id: string; event_type?: string; plugin_id?: string; confidence?: number | null; timestamp?: string }>;
+  /** the event that triggered it, as stored (null once the event is gone from the store). */
+  trigger_event: { event_id: string; plugin_id: string; event_type: string; confidence: number | null; payload: unknown } | null;
 }
 
 export interface QueueQuery {
@@ -49,7 +59,7 @@ export async function pendingApprovals(db: Kysely<Database>, q: QueueQuery): Pro
     .innerJoin('decisions as d', 'd.decision_id', 'ar.decision_id')
     .select([
       'ar.request_id', 'ar.decision_id', 'ar.target_authority', 'ar.approval_type', 'ar.priority', 'ar.zone_id', 'ar.level', 'ar.summary',
-      'ar.created_at', 'ar.deadline_at', 'ar.fail_safe_action', 'd.event_id', 'd.severity', 'd.trigger', 'd.rule_id', 'd.rationale',
+      'ar.created_at', 'ar.deadline_at', 'ar.fail_safe_action', 'ar.escalations', 'd.event_id', 'd.severity', 'd.trigger', 'd.rule_id', 'd.rationale',
     ])
     .where('ar.tenant_id', '=', q.tenantId)
     .where('ar.status', '=', 'pending');
@@ -66,7 +76,7 @@ export async function pendingApprovals(db: Kysely<Database>, q: QueueQuery): Pro
 
   const events = await db
     .selectFrom('events')
-    .select(['event_id', 'event_type', 'zone_id', 'payload'])
+    .select(['event_id', 'plugin_id', 'event_type', 'confidence', 'zone_id', 'payload'])
     .where('tenant_id', '=', q.tenantId)
     .where('event_id', 'in', [...new Set(rows.map((r) => r.event_id))])
     .execute();
@@ -76,13 +86,14 @@ export async function pendingApprovals(db: Kysely<Database>, q: QueueQuery): Pro
     const event = byId.get(r.event_id);
     const payload = (event?.payload ?? {}) as Record<string, unknown>;
     const summary = (r.summary ?? {}) as { event_summary?: string; recommended_action?: string };
-    const conditions = ((r.rationale as { conditions?: Array<{ values?: Record<string, unknown> }> })?.conditions ?? []).map((c) => c.values ?? {});
+    const rationale = (r.rationale ?? {}) as Pick<PendingApproval, 'conditions' | 'matched_events'>;
+    const conditions = rationale.conditions ?? [];
     const deadlineMs = r.deadline_at ? new Date(r.deadline_at).getTime() : null;
     return {
       decision_id: r.decision_id,
       request_id: r.request_id,
       event_id: r.event_id,
-      event_summary: event ? eventSummary(r.trigger ?? r.rule_id, payload, Object.assign({}, ...conditions), r.zone_id) : (summary.event_summary ?? r.rule_id),
+      event_summary: event ? eventSummary(r.trigger ?? r.rule_id, payload, Object.assign({}, ...conditions.map((c) => c.values ?? {})), r.zone_id) : (summary.event_summary ?? r.rule_id),
       evidence_urls: evidenceUrls(payload),
       recommended_action: summary.recommended_action ?? null,
       severity: r.severity,
@@ -95,6 +106,11 @@ export async function pendingApprovals(db: Kysely<Database>, q: QueueQuery): Pro
       // 0 once due: the fail-safe is about to run.
       seconds_to_deadline: deadlineMs === null ? null : Math.max(0, Math.round((deadlineMs - q.nowMs) / 1000)),
       fail_safe_action: r.fail_safe_action,
+      rule_name: r.trigger ?? r.rule_id,
+      escalations: r.escalations,
+      conditions,
+      matched_events: rationale.matched_events ?? [],
+      trigger_event: event ? { event_id: event.event_id, plugin_id: event.plugin_id, event_type: event.event_type, confidence: event.confidence, payload: event.payload } : null,
     };
   });
 }

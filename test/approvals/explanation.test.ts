@@ -39,6 +39,7 @@ test('an approved speeding decision explains its event, rule, the values that ma
   assert.deepEqual(x.actions.map((a: any) => [a.type, a.status]), [['notify_authority', 'COMPLETED'], ['log_event', 'COMPLETED']]);
   assert.equal(x.approval.status, 'approved');
   assert.equal(x.approval.approval_type, 'traffic_officer');
+  assert.equal(x.approval.escalations, 0);
   assert.equal(x.approval.approved_by, officer.userId);
   assert.ok(Date.parse(x.approval.approved_at) > 0);
   assert.equal(x.approval.notes, 'Violation confirmed from video evidence');

@@ -4,7 +4,7 @@ import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { CHENNAI_ZONES } from '../helpers/fixtures.js';
 import { call, restartableNode, startTestNode } from '../helpers/node.js';
 import { signIn } from '../helpers/users.js';
-import { answer, decideSpeeding, decision, DISTRICT, finedRegistration, finesSystem, logEntries, queue, register, waitFor, WARD } from './helpers.js';
+import { answer, decideSpeeding, decision, DISTRICT, finedRegistration, finesNodeConfig, finesSystem, logEntries, queue, register, waitFor, WARD } from './helpers.js';
 
 /**
  * Fail-safes (seed 001 §8.2 step 6): when nobody answers in time the configured default runs —
@@ -14,11 +14,7 @@ import { answer, decideSpeeding, decision, DISTRICT, finedRegistration, finesSys
 describe('fail-safe timers', () => {
   test('auto-reject after a short timeout: the held actions are cancelled, and it is labelled as a fail-safe', async (t) => {
     const fines = await finesSystem(t);
-    const node = await startTestNode(t, {
-      zonesFile: CHENNAI_ZONES,
-      mqtt: { enabled: false },
-      actions: { targets: { fines_system: { kind: 'webhook', url: fines.url } } },
-    });
+    const node = await startTestNode(t, finesNodeConfig(fines));
     const key = await register(node, finedRegistration({ condition: 'no_officer_response_within_1_seconds', action: 'auto_reject_fine' }));
     const d = await decideSpeeding(node, key, 'silence-1');
     const decided = await waitFor('the fail-safe', async () => {
@@ -68,6 +64,7 @@ describe('fail-safe timers', () => {
         return x.level === 2 && x;
       });
       assert.equal(approval.status, 'pending');
+      assert.equal(approval.escalations, 1, 'the explanation counts the escalation');
       const officer = await signIn(second, { role: 'authority', level: 1, scope: WARD });
       const commander = await signIn(second, { role: 'authority', level: 2, scope: DISTRICT });
       assert.ok(!(await queue(second, officer)).some((a) => a.decision_id === decisionId!), "gone from L1's queue");

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { call } from '../helpers/node.js';
 import type { SignedIn } from '../helpers/users.js';
-import { seedRegistration, speedingEvent } from '../helpers/fixtures.js';
+import { CHENNAI_ZONES, seedRegistration, speedingEvent } from '../helpers/fixtures.js';
 import { recorder, type Recorder } from '../helpers/recorder.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -18,6 +18,11 @@ export async function finesSystem(t: { after(fn: () => unknown): void }): Promis
   const fines = await recorder('/fines', 'fine issued');
   t.after(() => fines.close());
   return fines;
+}
+
+/** A node on the Chennai zones whose `fines_system` target is `fines` (MQTT off: not needed here). */
+export function finesNodeConfig(fines: { url: string }) {
+  return { zonesFile: CHENNAI_ZONES, mqtt: { enabled: false }, actions: { targets: { fines_system: { kind: 'webhook' as const, url: fines.url } } } };
 }
 
 /**

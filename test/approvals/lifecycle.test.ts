@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CHENNAI_ZONES } from '../helpers/fixtures.js';
 import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { signIn, type SignedIn } from '../helpers/users.js';
-import { answer, decideSpeeding, decision, DISTRICT, finedRegistration, finesSystem, logEntries, OTHER_WARD, queue, register, waitFor, WARD } from './helpers.js';
+import { answer, decideSpeeding, decision, DISTRICT, finedRegistration, finesNodeConfig, finesSystem, logEntries, OTHER_WARD, queue, register, waitFor, WARD } from './helpers.js';
 
 /**
  * The approval workflow end to end (seed 001 §8.2, §8.3, §12.2): a speeding decision waits for
@@ -23,11 +22,7 @@ describe('approval lifecycle', () => {
 
   before(async () => {
     fines = await finesSystem(suite);
-    node = await startTestNode(suite, {
-      zonesFile: CHENNAI_ZONES,
-      mqtt: { enabled: false },
-      actions: { targets: { fines_system: { kind: 'webhook', url: fines.url } } },
-    });
+    node = await startTestNode(suite, finesNodeConfig(fines));
     key = await register(node, finedRegistration());
     officer = await signIn(node, { role: 'authority', level: 1, scope: WARD, name: 'officer' });
     partner = await signIn(node, { role: 'authority', level: 1, scope: WARD, name: 'partner' });
@@ -53,6 +48,14 @@ describe('approval lifecycle', () => {
     assert.ok(item.seconds_to_deadline > 29 * 60 && item.seconds_to_deadline <= 30 * 60, String(item.seconds_to_deadline));
     assert.equal(item.severity, 'high');
     assert.equal(item.zone_id, WARD);
+    // What the dashboard shows beside it, so a queue costs one request.
+    assert.equal(item.rule_name, 'speeding_detected');
+    assert.equal(item.escalations, 0);
+    assert.deepEqual(item.conditions.map((c: any) => c.values), [{ severity: 'high', confidence_score: 0.9, violation_type: 'speeding' }]);
+    assert.equal(item.matched_events[0].event_id, d.event_id);
+    assert.equal(item.trigger_event.plugin_id, 'traffic-violation-detector-v2');
+    assert.equal(item.trigger_event.confidence, 0.9);
+    assert.equal(item.trigger_event.payload.vehicle_data.speed_kmh, 85);
   });
 
   test('approve: the violations_db entry is written and the held fine goes to the fines system', async () => {

@@ -2,11 +2,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { CHENNAI_ZONES } from '../helpers/fixtures.js';
 import { call, startTestNode, suiteCleanup, type TestNode } from '../helpers/node.js';
 import { signIn, type SignedIn } from '../helpers/users.js';
 import { chromiumMissing, launchBrowser, openPage, screenshot, signInThroughUi, type WatchedPage } from '../helpers/browser.js';
-import { finedRegistration, finesSystem, register, WARD, OTHER_WARD, DISTRICT } from '../approvals/helpers.js';
+import { finedRegistration, finesNodeConfig, finesSystem, register, WARD, OTHER_WARD, DISTRICT } from '../approvals/helpers.js';
 import { speedingEvent } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -27,32 +26,37 @@ describe('the dashboard in a browser', { skip }, () => {
   let outsider: SignedIn;
   let commander: SignedIn;
   let officerPage: WatchedPage;
+  /** The officer of the neighbouring ward, watching the live map while the event arrives. */
+  let outsiderPage: WatchedPage;
   let decisionId: string;
   const suite = suiteCleanup();
   after(() => suite.run());
 
   before(async () => {
     const fines = await finesSystem(suite);
-    node = await startTestNode(suite, {
-      zonesFile: CHENNAI_ZONES,
-      mqtt: { enabled: false },
-      actions: { targets: { fines_system: { kind: 'webhook', url: fines.url } } },
-    });
+    node = await startTestNode(suite, finesNodeConfig(fines));
     key = await register(node, finedRegistration());
     officer = await signIn(node, { role: 'authority', level: 1, scope: WARD, name: 'officer' });
     outsider = await signIn(node, { role: 'authority', level: 1, scope: OTHER_WARD, name: 'outsider' });
     commander = await signIn(node, { role: 'authority', level: 2, scope: DISTRICT, name: 'commander' });
     browser = await launchBrowser(suite);
     officerPage = await openPage(browser);
+    outsiderPage = await openPage(browser);
   });
 
   const page = (): Page => officerPage.page;
   const mapRegion = (p: Page) => p.getByRole('region', { name: 'Incident map' });
   const latest = (p: Page) => p.getByRole('region', { name: 'Latest on the map' });
+  /** The map is ready and really drawn: its canvas has a size (data-ready alone says nothing of layout). */
+  const mapDrawn = async (p: Page) => {
+    await mapRegion(p).and(p.locator('[data-ready="true"]')).waitFor({ timeout: 30_000 });
+    const box = await mapRegion(p).locator('canvas').first().boundingBox();
+    assert.ok(box && box.width > 200 && box.height > 200, `the map's canvas is drawn at ${JSON.stringify(box)}`);
+  };
 
   test('an officer signs in and the map shows the zones of their scope', async () => {
     await signInThroughUi(page(), node.url, officer);
-    await mapRegion(page()).and(page().locator('[data-ready="true"]')).waitFor({ timeout: 30_000 });
+    await mapDrawn(page());
     const nav = page().getByRole('navigation', { name: 'Views' });
     for (const view of ['Live map', 'Approvals', 'History', 'System health', 'Overrides', 'Topology']) {
       assert.ok(await nav.getByRole('link', { name: view }).isVisible(), `${view} is in the officer's navigation`);
@@ -60,17 +64,26 @@ describe('the dashboard in a browser', { skip }, () => {
     await screenshot(page(), 'map-empty');
   });
 
-  test('an event posted through the webhook is on the map within 2 s, without reload', async () => {
+  test('an event posted through the webhook is on the map within 2 s, without reload; the other ward’s live map stays empty', async () => {
+    await signInThroughUi(outsiderPage.page, node.url, outsider);
+    await mapDrawn(outsiderPage.page);
     const pointsBefore = Number(await mapRegion(page()).getAttribute('data-points'));
+    await page().evaluate('window.__sameDocument = true'); // gone if the page reloads
     const res = await call(node, 'POST', '/webhook/traffic-violation-detector-v2', {
       headers: { 'x-api-key': key },
       body: speedingEvent({ event_id: 'dash-1', timestamp: new Date().toISOString() }),
     });
     assert.equal(res.status, 202, JSON.stringify(res.body));
-    // Issue 6: "see it on the map within 2 s". The list beside the map is the map's own data
-    // (the same store feeds both), and data-points is the count in the map's GeoJSON source.
+    // Issue 6: "see it on the map within 2 s", counted from the acknowledgement. The list beside
+    // the map is the map's own data (one store feeds both); data-points counts the map's source.
+    const acked = performance.now();
     await latest(page()).getByRole('button', { name: /Decision:.*violation/i }).first().waitFor({ timeout: 2000 });
     await waitFor('the event and its decision as points on the map', async () => Number(await mapRegion(page()).getAttribute('data-points')) >= pointsBefore + 2, 2000);
+    const elapsedMs = performance.now() - acked;
+    assert.ok(elapsedMs < 2000, `on the map ${elapsedMs.toFixed(0)} ms after the acknowledgement`);
+    assert.equal(await page().evaluate('window.__sameDocument === true'), true, 'the page was not reloaded');
+    // The same live stream narrowed to ward 118: nothing of ward 119 reached the outsider's map.
+    assert.equal(await latest(outsiderPage.page).getByRole('button', { name: /violation/i }).count(), 0, 'nothing of ward 119 on the live map of ward 118');
     await page().waitForTimeout(500); // let maplibre draw the new points for the screenshot
     await screenshot(page(), 'map-live');
   });
@@ -102,7 +115,7 @@ describe('the dashboard in a browser', { skip }, () => {
     await screenshot(page(), 'history');
   });
 
-  test('an emergency stop for the ward is confirmed, takes effect, and is lifted', async () => {
+  test('an emergency stop for the ward is confirmed, held by the node, and lifted (its effect on actions: test/overrides)', async () => {
     await page().goto(`${node.url}/#/overrides`);
     const stop = page().getByRole('region', { name: 'Emergency stop' });
     await stop.getByRole('combobox', { name: 'Zone' }).selectOption(WARD);
@@ -135,10 +148,10 @@ describe('the dashboard in a browser', { skip }, () => {
   });
 
   test('a user of another ward does not see the event, its decision or the approval', async () => {
-    const other = await openPage(browser);
-    await signInThroughUi(other.page, node.url, outsider);
-    await mapRegion(other.page).and(other.page.locator('[data-ready="true"]')).waitFor({ timeout: 30_000 });
-    assert.equal(await latest(other.page).getByRole('button', { name: /violation/i }).count(), 0, 'nothing of ward 119 on the map of ward 118');
+    const other = outsiderPage;
+    await other.page.reload();
+    await mapDrawn(other.page);
+    assert.equal(await latest(other.page).getByRole('button', { name: /violation/i }).count(), 0, 'nothing of ward 119 on the map of ward 118 after a reload either');
     await screenshot(other.page, 'map-other-ward');
     await other.page.goto(`${node.url}/#/approvals`);
     await other.page.getByText(/Nothing waiting/i).waitFor();
@@ -154,6 +167,7 @@ describe('the dashboard in a browser', { skip }, () => {
     for (const view of ['map', 'approvals', 'history', 'health', 'overrides', 'topology']) {
       await phone.page.goto(`${node.url}/#/${view}`);
       await phone.page.getByRole('main').waitFor();
+      if (view === 'map') await mapDrawn(phone.page);
       await phone.page.waitForTimeout(view === 'map' || view === 'health' ? 2500 : 800);
       const overflow = await phone.page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
       assert.ok(overflow <= 1, `${view}: the page is ${overflow}px wider than the phone`);

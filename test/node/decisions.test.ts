@@ -11,6 +11,7 @@ import { call, restartableNode, startTestNode, suiteCleanup } from '../helpers/n
 import { signIn } from '../helpers/users.js';
 import { waitFor } from '../helpers/wait.js';
 import { recorder } from '../helpers/recorder.js';
+import { finesNodeConfig } from '../approvals/helpers.js';
 import { CHENNAI_ZONES, examplePlugin, seedRegistration, speedingEvent, TEYNAMPET } from '../helpers/fixtures.js';
 
 const SEED_FLOOD_RULE = join(DEMO_RULES_DIR, 'flood-traffic-coordination.yaml');
@@ -245,7 +246,7 @@ describe('fail-safe timers', () => {
     const fines = await recorder('/fines', 'fine issued');
     t.after(() => fines.close());
     const received = fines.received;
-    const { start } = await restartableNode(t, { zonesFile: CHENNAI_ZONES, mqtt: { enabled: false }, actions: { targets: { fines_system: { kind: 'webhook', url: fines.url } } } });
+    const { start } = await restartableNode(t, finesNodeConfig(fines));
     // The seed's definition with a short deadline and a fine that waits for approval.
     const registration = seedRegistration();
     registration.action_definitions[0].escalation_rules = [{ condition: 'no_officer_response_within_3_seconds', action: 'auto_approve_fine' }];

@@ -31,6 +31,7 @@ export interface TokenStore {
 }
 
 let tokens: TokenStore | null = null;
+const NO_REFRESH = new Set(['/api/v1/auth/login', '/api/v1/auth/refresh']);
 
 /** Set by the session provider; requests made before sign-in go without a token. */
 export function useTokenStore(store: TokenStore | null): void {
@@ -48,7 +49,9 @@ export interface RequestOptions {
 /** `api<T>('/api/v1/decisions', { query: { zone } })` — throws ApiError on any non-2xx answer. */
 export async function api<T>(path: string, options: RequestOptions = {}): Promise<T> {
   const first = await send(path, options);
-  if (first.status === 401 && tokens?.access()) {
+  // Not for sign-in and refresh themselves: a refused refresh answers 401 too, and retrying it
+  // would wait on the very refresh in progress.
+  if (first.status === 401 && tokens?.access() && !NO_REFRESH.has(path)) {
     // An expired access token: refresh once and retry; a refused refresh ends the session.
     if (await tokens.refresh()) return parse<T>(await send(path, options));
     tokens.expired();

@@ -26,6 +26,9 @@ export function LiveProvider({ children }: { children: ReactNode }) {
   const [status, setStatus] = useState<LiveStatus>('connecting');
   const [dropped, setDropped] = useState(0);
   const signedIn = session.me !== null;
+  // The session object changes with every token refresh; the socket must not.
+  const sessionRef = useRef(session);
+  sessionRef.current = session;
 
   useEffect(() => {
     if (!signedIn) return;
@@ -33,13 +36,18 @@ export function LiveProvider({ children }: { children: ReactNode }) {
     let retry: ReturnType<typeof setTimeout> | undefined;
     let attempt = 0;
     let stopped = false;
-    const connect = () => {
-      const token = session.accessToken();
+    const connect = async (refusedLastTime: boolean) => {
+      // A connection closed before its hello was most likely refused at the upgrade (an expired
+      // token after sleep, say): reconnect with a freshly refreshed one.
+      const token = await sessionRef.current.freshAccessToken(refusedLastTime);
+      if (stopped || token === null) return; // signed out meanwhile: the sign-in form shows
+      let greeted = false;
       const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-      socket = new WebSocket(`${scheme}://${location.host}/api/v1/stream?access_token=${encodeURIComponent(token ?? '')}`);
+      socket = new WebSocket(`${scheme}://${location.host}/api/v1/stream?access_token=${encodeURIComponent(token)}`);
       socket.onmessage = (e) => {
         const message = JSON.parse(String(e.data)) as LiveMessage;
         if (message.kind === 'hello') {
+          greeted = true;
           attempt = 0;
           setStatus('live');
         } else if (message.kind === 'dropped') setDropped((n) => n + message.count);
@@ -49,16 +57,16 @@ export function LiveProvider({ children }: { children: ReactNode }) {
         if (stopped) return;
         setStatus('reconnecting');
         const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt++);
-        retry = setTimeout(connect, delay);
+        retry = setTimeout(() => void connect(!greeted), delay);
       };
     };
-    connect();
+    void connect(false);
     return () => {
       stopped = true;
       clearTimeout(retry);
       socket?.close(1000);
     };
-  }, [signedIn, session]);
+  }, [signedIn]);
 
   const subscribe = useCallback((listener: (message: LiveMessage) => void) => {
     listeners.current.add(listener);

@@ -1,4 +1,5 @@
 import { createContext, useCallback, useContext, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { useQueryClient } from '@tanstack/react-query';
 import { api, useTokenStore, type TokenPair } from './client';
 import type { Me, Permission } from './types';
 
@@ -15,6 +16,11 @@ interface Session {
   can(permission: Permission): boolean;
   /** The access token, for the WebSocket URL (browsers cannot set its headers). */
   accessToken(): string | null;
+  /**
+   * An access token good for at least another minute (refreshed first when it is not, or
+   * always with `force`): what the live stream connects with. Null when the session is over.
+   */
+  freshAccessToken(force?: boolean): Promise<string | null>;
 }
 
 const REFRESH_KEY = 'possible-city.refresh';
@@ -23,18 +29,24 @@ const SessionContext = createContext<Session | null>(null);
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [me, setMe] = useState<Me | null>(null);
   const [resuming, setResuming] = useState(() => sessionStorage.getItem(REFRESH_KEY) !== null);
+  const [expiresAtMs, setExpiresAtMs] = useState<number | null>(null);
   const access = useRef<string | null>(null);
   const refreshing = useRef<Promise<boolean> | null>(null);
+  const queries = useQueryClient();
 
   const keep = (pair: TokenPair) => {
     access.current = pair.access_token;
     sessionStorage.setItem(REFRESH_KEY, pair.refresh_token);
+    setExpiresAtMs(Date.now() + pair.expires_in * 1000);
   };
   const forget = useCallback(() => {
     access.current = null;
     sessionStorage.removeItem(REFRESH_KEY);
+    setExpiresAtMs(null);
     setMe(null);
-  }, []);
+    // What this user was allowed to see must not fill the next user's views on a shared machine.
+    queries.clear();
+  }, [queries]);
 
   const refresh = useCallback((): Promise<boolean> => {
     // Several requests may find the token expired at once: one refresh serves them all
@@ -71,13 +83,14 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
-  // Renew the access token a minute before it expires while the page is open, so the live
-  // stream (which carries the token in its URL) can always reconnect.
+  // Renew the access token a minute before it expires (its lifetime is the node's
+  // auth.accessTokenTtlS) while the page is open. A laptop waking from sleep finds the timer
+  // late: freshAccessToken() covers the live stream then, and api() any request.
   useEffect(() => {
-    if (!me) return;
-    const timer = setInterval(() => void refresh(), 50 * 60_000);
-    return () => clearInterval(timer);
-  }, [me, refresh]);
+    if (!me || expiresAtMs === null) return;
+    const timer = setTimeout(() => void refresh(), Math.max(30_000, expiresAtMs - Date.now() - 60_000));
+    return () => clearTimeout(timer);
+  }, [me, expiresAtMs, refresh]);
 
   const session = useMemo<Session>(
     () => ({
@@ -93,8 +106,17 @@ export function SessionProvider({ children }: { children: ReactNode }) {
       },
       can: (permission) => me?.permissions.includes(permission) ?? false,
       accessToken: () => access.current,
+      async freshAccessToken(force = false) {
+        if (force || expiresAtMs === null || expiresAtMs - Date.now() < 60_000) {
+          if (!(await refresh())) {
+            forget();
+            return null;
+          }
+        }
+        return access.current;
+      },
     }),
-    [me, resuming, forget],
+    [me, resuming, forget, refresh, expiresAtMs],
   );
   return <SessionContext.Provider value={session}>{children}</SessionContext.Provider>;
 }

@@ -1,24 +1,24 @@
 /**
- * The node's API shapes the dashboard reads, as the server writes them (snake_case). The
- * server's own definitions: src/decisions/types.ts (DecisionView, ActionView),
- * src/brain/state-store.ts (EventView, ResourceState), src/auth/auth-routes.ts (/me).
- * View-specific shapes live beside their view.
+ * The node's API shapes the dashboard reads. Where the server names the JSON it writes, the
+ * dashboard imports that type (type-only: nothing of the server is bundled, and a change on
+ * either side fails `tsc -p web`). View-specific shapes live beside their view.
  */
+export type { Permission } from '../../../src/auth/policy.js';
+export type { ActionStatus, ActionView, ApprovalStatus, DecisionView } from '../../../src/decisions/types.js';
+export type { EventView, ResourceState } from '../../../src/brain/state-store.js';
+export type { PendingApproval } from '../../../src/approvals/queue.js';
+export type { Explanation } from '../../../src/approvals/explanation.js';
+export type { RenderedComparison } from '../../../src/approvals/condition-text.js';
+export type { SuspensionView } from '../../../src/overrides/suspensions.js';
+export type { PluginSummary } from '../../../src/plugins/registry.js';
+// The one severity scale, shared with the node (a few lines of plain code, bundled).
+export { SEVERITY_LEVELS as SEVERITIES, severityRank, type SeverityLevel as Severity } from '../../../src/events/severity.js';
 
-/** src/auth/policy.ts PERMISSIONS, as /api/v1/auth/me lists them. */
-export type Permission =
-  | 'public'
-  | 'signed_in'
-  | 'monitor'
-  | 'respond'
-  | 'approve'
-  | 'override'
-  | 'configure'
-  | 'configure_rules'
-  | 'audit'
-  | 'manage_users'
-  | 'manage_tenants';
+import type { Permission } from '../../../src/auth/policy.js';
+import type { ActionView, DecisionView } from '../../../src/decisions/types.js';
+import type { EventView } from '../../../src/brain/state-store.js';
 
+/** GET /api/v1/auth/me (src/auth/auth-routes.ts). */
 export interface Me {
   kind: 'user' | 'admin_token';
   user_id?: string;
@@ -34,70 +34,9 @@ export interface Me {
   permissions: Permission[];
 }
 
-export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-
 export interface LatLng {
   latitude: number;
   longitude: number;
-}
-
-export interface EventView {
-  event_id: string;
-  event_type: string | null;
-  plugin_id: string | null;
-  severity: string | null;
-  confidence: number | null;
-  ts_ms: number;
-  received_at_ms: number | null;
-  zone_id: string | null;
-  location: LatLng | null;
-  decision_ids?: string[];
-}
-
-export type ActionStatus = 'PENDING' | 'HELD' | 'SUSPENDED' | 'EXECUTING' | 'COMPLETED' | 'FAILED' | 'CANCELLED';
-export type ApprovalStatus = 'NOT_REQUIRED' | 'PENDING' | 'APPROVED' | 'REJECTED' | 'AUTO_APPROVED' | 'AUTO_REJECTED' | 'ESCALATED';
-
-export interface ActionView {
-  action_id: string;
-  decision_id: string;
-  position: number;
-  type: string;
-  target_system: string | null;
-  parameters: Record<string, unknown>;
-  status: ActionStatus;
-  attempts: number;
-  executed_at_ms: number | null;
-  result: string | null;
-  last_error: string | null;
-}
-
-export interface DecisionView {
-  decision_id: string;
-  event_id: string;
-  decision_time_ms: number;
-  deciding_layer: string;
-  deciding_brain_id: string;
-  actions: ActionView[];
-  rationale: Record<string, unknown>;
-  approval_status: ApprovalStatus;
-  approver_id: string | null;
-  rule: { kind: string; id: string; name: string; priority: number };
-  severity: string | null;
-  zone_id: string | null;
-  location: LatLng | null;
-  event_ids: string[];
-  latency_ms: number | null;
-}
-
-export interface ResourceState {
-  resource_id: string;
-  resource_type: string;
-  status: string;
-  zone_id: string | null;
-  location: LatLng | null;
-  event_id: string | null;
-  updated_at_ms: number;
 }
 
 /** What GET /api/v1/stream sends (src/brain/live-stream.ts). */

@@ -1,7 +1,5 @@
 import { useId, type Ref } from 'react';
-import { ErrorText } from '../../components/ErrorText';
 import { SeverityBadge } from '../../components/Severity';
-import { shortId, useDecision } from '../shared-decision/use-decision';
 import type { PendingApproval } from '../shared-decision/types';
 import { AnswerForm } from './AnswerForm';
 import { Countdown } from './Countdown';
@@ -23,15 +21,13 @@ interface Props {
 
 /**
  * One waiting request: what happened, the evidence, the countdown to the fail-safe, and the
- * answer. The queue item carries the summary; the rule, events and escalations come from the
- * decision (fetched again when the request moves to another level).
+ * answer, all from the queue item (src/approvals/queue.ts carries the rule, the escalations and
+ * the evidence, so a queue of a hundred costs one request).
  */
 export function ApprovalCard({ item, deadlineMs, zoneLabel, focused, onAnswered, onConflict, ref }: Props) {
   const id = useId();
-  const detail = useDecision(item.decision_id, item.level);
-  const rule = detail.data?.rule.name ?? `Decision ${shortId(item.decision_id)}`;
+  const rule = item.rule_name;
   const title = `${rule} in ${zoneLabel}`;
-  const escalations = detail.data?.approval_requests.find((r) => r.request_id === item.request_id)?.escalations;
 
   return (
     <article
@@ -49,11 +45,10 @@ export function ApprovalCard({ item, deadlineMs, zoneLabel, focused, onAnswered,
       </header>
       <div className="approvals-card-body">
         <div>
-          <Evidence item={item} detail={detail.data} />
-          {detail.error ? <ErrorText error={detail.error} /> : null}
+          <Evidence item={item} />
         </div>
         <div className="approvals-side">
-          <RequestFacts item={item} escalations={escalations} />
+          <RequestFacts item={item} />
           <AnswerForm item={item} rule={rule} onAnswered={(r) => onAnswered(item, title, r)} onConflict={(m) => onConflict(item, m)} />
         </div>
       </div>

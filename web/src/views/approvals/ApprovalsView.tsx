@@ -3,7 +3,7 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useSession } from '../../api/session';
 import { ErrorText } from '../../components/ErrorText';
 import { useHashRoute } from '../../app/hash-route';
-import { useZones } from '../shared-decision/use-zones';
+import { useZones } from '../../api/zones';
 import type { PendingApproval } from '../shared-decision/types';
 import { ApprovalCard } from './ApprovalCard';
 import { FocusedDecision } from './FocusedDecision';

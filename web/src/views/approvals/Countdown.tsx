@@ -1,16 +1,7 @@
-import { useEffect, useState } from 'react';
+import { useNow } from '../../components/time';
 
 /** Under this the countdown turns red (and says "soon"): time to answer before the fail-safe does. */
 const URGENT_MS = 2 * 60_000;
-
-function useNow(intervalMs: number): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), intervalMs);
-    return () => clearInterval(timer);
-  }, [intervalMs]);
-  return now;
-}
 
 /** 754 s → "12:34"; 3 h → "3:00:00". */
 export function clock(ms: number): string {

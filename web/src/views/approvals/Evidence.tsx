@@ -1,4 +1,4 @@
-import type { DecisionDetail, PendingApproval } from '../shared-decision/types';
+import type { PendingApproval } from '../shared-decision/types';
 import { formatTime } from '../../components/time';
 
 /** Fields of the trigger event shown per item at most (a payload can be large). */
@@ -28,15 +28,6 @@ export function payloadFields(payload: unknown, prefix = '', out: Array<[string,
   return out;
 }
 
-interface MatchedEvent {
-  role?: string;
-  event_id: string;
-  event_type?: string;
-  plugin_id?: string;
-  confidence?: number | null;
-  timestamp?: string;
-}
-
 function percent(confidence: number | null | undefined): string {
   return confidence === null || confidence === undefined ? 'not given' : `${Math.round(confidence * 100)} %`;
 }
@@ -44,14 +35,12 @@ function percent(confidence: number | null | undefined): string {
 /**
  * What the officer decides on (seed 001 §8.2 step 4): the evidence links, the plugin's
  * confidence, the condition values the rule read, the trigger event's fields and the other
- * events the rule matched. The queue item has the summary and links; the rest comes from the
- * decision itself.
+ * events the rule matched, all carried by the queue item.
  */
-export function Evidence({ item, detail }: { item: PendingApproval; detail: DecisionDetail | undefined }) {
-  const trigger = detail?.events.find((e) => e.event_id === item.event_id) ?? detail?.events[0];
-  const rationale = (detail?.rationale ?? {}) as { conditions?: Array<{ role?: string; source?: string; values?: Record<string, unknown> }>; matched_events?: MatchedEvent[] };
-  const conditions = rationale.conditions ?? [];
-  const matched = rationale.matched_events ?? [];
+export function Evidence({ item }: { item: PendingApproval }) {
+  const trigger = item.trigger_event;
+  const conditions = item.conditions;
+  const matched = item.matched_events;
   const fields = trigger ? payloadFields(trigger.payload) : [];
 
   return (

@@ -5,7 +5,7 @@ import type { PendingApproval } from '../shared-decision/types';
 import { failSafeText } from './use-approvals';
 
 /** Where the request stands: the level it waits at, escalations, what the fail-safe will do. */
-export function RequestFacts({ item, escalations }: { item: PendingApproval; escalations: number | undefined }) {
+export function RequestFacts({ item }: { item: PendingApproval }) {
   return (
     <dl className="approvals-facts">
       <div>
@@ -16,7 +16,7 @@ export function RequestFacts({ item, escalations }: { item: PendingApproval; esc
       </div>
       <div>
         <dt>Escalations so far</dt>
-        <dd>{escalations ?? '…'}</dd>
+        <dd>{item.escalations}</dd>
       </div>
       <div>
         <dt>Recommended</dt>

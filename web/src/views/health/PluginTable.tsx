@@ -1,20 +1,8 @@
-import { useQuery } from '@tanstack/react-query';
-import { api } from '../../api/client';
+import { usePlugins } from '../../api/plugins';
 import { ErrorText } from '../../components/ErrorText';
 import { formatTime } from '../../components/time';
 import type { PluginCounts } from './derive';
 import { formatCount, formatRate, reasonName } from './format';
-
-/** GET /api/v1/plugins (src/plugins/registry.ts PluginSummary), the fields shown here. */
-export interface PluginSummary {
-  model_id: string;
-  vendor: string;
-  enabled: boolean;
-  current_version: string;
-  versions: Array<{ version: string; enabled: boolean; event_type: string }>;
-  api_key_prefix: string;
-  key_rotated_at: string | null;
-}
 
 /**
  * Each registered plugin with its status from the registry and its counters from the metrics
@@ -22,7 +10,7 @@ export interface PluginSummary {
  * since the node started). Inputs whose plugin could not be told are counted as "(unknown)".
  */
 export function PluginTable({ counts, ratesKnown }: { counts: Map<string, PluginCounts>; ratesKnown: boolean }) {
-  const plugins = useQuery({ queryKey: ['/api/v1/plugins'], queryFn: ({ signal }) => api<{ plugins: PluginSummary[] }>('/api/v1/plugins', { signal }), refetchInterval: 10_000 });
+  const plugins = usePlugins();
   const list = plugins.data?.plugins ?? [];
   const unknown = counts.get('(unknown)');
 

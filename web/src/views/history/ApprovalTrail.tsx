@@ -1,7 +1,7 @@
 import { useId } from 'react';
 import { useSession } from '../../api/session';
 import { formatTime } from '../../components/time';
-import type { ApprovalRequestRow, Explanation } from '../shared-decision/types';
+import type { Explanation } from '../shared-decision/types';
 
 const ANSWERED: Record<string, string> = { approve: 'approved', reject: 'rejected', escalate: 'escalated' };
 
@@ -9,12 +9,11 @@ const ANSWERED: Record<string, string> = { approve: 'approved', reject: 'rejecte
  * Who answered the approval request, when, at which level and with what notes (the approval
  * history), the escalations so far and the fail-safe that was or is waiting.
  */
-export function ApprovalTrail({ x, requests }: { x: Explanation; requests: ApprovalRequestRow[] | undefined }) {
+export function ApprovalTrail({ x }: { x: Explanation }) {
   const id = useId();
   const { me } = useSession();
   const a = x.approval;
   const who = (actor: string) => (actor === me?.user_id ? `you (${actor})` : actor === 'fail-safe' ? 'the fail-safe' : actor);
-  const escalations = a ? requests?.find((r) => r.request_id === a.request_id)?.escalations : undefined;
   return (
     <section aria-labelledby={id}>
       <h3 id={id}>Approval trail</h3>
@@ -39,7 +38,7 @@ export function ApprovalTrail({ x, requests }: { x: Explanation; requests: Appro
             </div>
             <div>
               <dt>Escalations</dt>
-              <dd>{escalations ?? '…'}</dd>
+              <dd>{a.escalations}</dd>
             </div>
             {a.approved_by && (
               <div>

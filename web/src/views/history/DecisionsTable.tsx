@@ -5,7 +5,7 @@ import { href } from '../../app/hash-route';
 import type { DecisionView, LiveMessage } from '../../api/types';
 import { ApprovalStatusBadge } from '../shared-decision/ApprovalStatus';
 import { shortId } from '../shared-decision/use-decision';
-import type { Zones } from '../shared-decision/use-zones';
+import type { Zones } from '../../api/zones';
 import { decisionMatches, hashParams, type Filters, type LiveMatch } from './filters';
 import { ListChrome } from './ListChrome';
 import { useDecisions, useLiveNews } from './use-history';

@@ -4,7 +4,7 @@ import { formatTime } from '../../components/time';
 import { href } from '../../app/hash-route';
 import type { LiveMessage } from '../../api/types';
 import type { EventRow } from '../shared-decision/types';
-import type { Zones } from '../shared-decision/use-zones';
+import type { Zones } from '../../api/zones';
 import { eventMatches, hashParams, NO_FILTERS, type Filters, type LiveMatch } from './filters';
 import { ListChrome } from './ListChrome';
 import { useEvents, useLiveNews } from './use-history';

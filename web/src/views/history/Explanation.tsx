@@ -6,15 +6,15 @@ import { SeverityBadge } from '../../components/Severity';
 import { formatTime } from '../../components/time';
 import { ApprovalStatusBadge } from '../shared-decision/ApprovalStatus';
 import { ModalDialog } from '../../components/ModalDialog';
-import { shortId, useDecision, useExplanation } from '../shared-decision/use-decision';
-import type { Zones } from '../shared-decision/use-zones';
+import { shortId, useExplanation } from '../shared-decision/use-decision';
+import type { Zones } from '../../api/zones';
 import { ApprovalTrail } from './ApprovalTrail';
 import { ExplanationActions } from './ExplanationActions';
 import { MatchedEvents, RuleAndConditions } from './ExplanationParts';
 
 /**
  * Why a decision was made and what became of it (seed 001 §13.2, GET
- * /api/v1/decisions/:id/explanation, with GET /api/v1/decisions/:id for the escalation count):
+ * /api/v1/decisions/:id/explanation):
  * the narrative, the rule and the values that matched, the events, the approval trail and the
  * actions. Opened by #/history?decision=<id>; refreshed live while it is open.
  */
@@ -22,13 +22,11 @@ export function Explanation({ decisionId, zones, onClose }: { decisionId: string
   const id = useId();
   const queryClient = useQueryClient();
   const explanation = useExplanation(decisionId);
-  const detail = useDecision(decisionId);
 
   useLiveMessages((m) => {
     const about = m.kind === 'decision' ? m.decision.decision_id : m.kind === 'action' ? m.action.decision_id : null;
     if (about !== decisionId) return;
     void queryClient.invalidateQueries({ queryKey: ['explanation', decisionId] });
-    void queryClient.invalidateQueries({ queryKey: ['decision', decisionId] });
   });
 
   const x = explanation.data;
@@ -66,7 +64,7 @@ export function Explanation({ decisionId, zones, onClose }: { decisionId: string
           </section>
           <RuleAndConditions x={x} />
           <MatchedEvents x={x} zones={zones} />
-          <ApprovalTrail x={x} requests={detail.data?.approval_requests} />
+          <ApprovalTrail x={x} />
           <ExplanationActions x={x} />
         </div>
       )}

@@ -2,7 +2,7 @@ import { useId } from 'react';
 import { SeverityBadge } from '../../components/Severity';
 import { formatTime } from '../../components/time';
 import type { Explanation } from '../shared-decision/types';
-import type { Zones } from '../shared-decision/use-zones';
+import type { Zones } from '../../api/zones';
 
 /** The rule that matched, its condition, and each comparison with the value read and whether it held. */
 export function RuleAndConditions({ x }: { x: Explanation }) {

@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'react';
 import { navigate, useHashRoute } from '../../app/hash-route';
-import { useZones } from '../shared-decision/use-zones';
+import { useZones } from '../../api/zones';
 import { ActionsPanel } from './ActionsTable';
 import { DecisionsPanel } from './DecisionsTable';
 import { EventsPanel } from './EventsTable';

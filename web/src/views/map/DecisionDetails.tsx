@@ -1,5 +1,5 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { api } from '../../api/client';
+import { useQueryClient } from '@tanstack/react-query';
+import { useDecision } from '../shared-decision/use-decision';
 import { useLiveMessages } from '../../api/live';
 import { useSession } from '../../api/session';
 import type { ApprovalStatus, DecisionView } from '../../api/types';
@@ -42,13 +42,11 @@ export function DecisionDetails({ decision, zoneName, onOpen }: { decision: Deci
   const id = decision.decision_id;
   const session = useSession();
   const client = useQueryClient();
-  const full = useQuery({
-    queryKey: ['map', 'decision', id],
-    queryFn: ({ signal }) => api<FullDecision>(`/api/v1/decisions/${encodeURIComponent(id)}`, { signal }),
-  });
+  // The same query (and cache) as the approvals and history views.
+  const full = useDecision(id);
   useLiveMessages((m) => {
     const mine = (m.kind === 'decision' && m.decision.decision_id === id) || (m.kind === 'action' && m.action.decision_id === id);
-    if (mine) void client.invalidateQueries({ queryKey: ['map', 'decision', id] });
+    if (mine) void client.invalidateQueries({ queryKey: ['decision', id] });
   });
   const d: FullDecision = full.data ?? decision;
   const rationale = d.rationale as Rationale;

@@ -21,7 +21,7 @@ export interface MapFocus {
 
 export interface IncidentMapProps {
   zones: FeatureCollection | undefined;
-  roads: FeatureCollection | null | undefined;
+  roads: FeatureCollection | undefined;
   points: FeatureCollection;
   resources: FeatureCollection;
   /** True once `points` holds the first pages of the API (for data-ready). */

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
-import { severityColour } from '../../components/Severity';
-import { relativeTime } from '../../components/time';
-import { canonicalSeverity, itemTitle, type MapItem } from './items';
+import { canonicalSeverity, severityColour } from '../../components/Severity';
+import { relativeTime, useNow } from '../../components/time';
+import { itemTitle, type MapItem } from './items';
 
 /** How many of the newest items the list shows. */
 export const LIST_LENGTH = 50;
@@ -52,16 +52,6 @@ export function LatestList({ items, unplaced, selectedKey, zoneName, onOpen }: L
       </ul>
     </section>
   );
-}
-
-/** The current time, re-read every `everyMs`, so "2 min ago" stays true. */
-function useNow(everyMs: number): number {
-  const [now, setNow] = useState(() => Date.now());
-  useEffect(() => {
-    const timer = setInterval(() => setNow(Date.now()), everyMs);
-    return () => clearInterval(timer);
-  }, [everyMs]);
-  return now;
 }
 
 /** "3 new on the map, the latest: high · violation_event", at most every ANNOUNCE_EVERY_MS. */

@@ -1,6 +1,8 @@
 import type { Feature, FeatureCollection, Geometry, Point, Position } from 'geojson';
 import type { ResourceState } from '../../api/types';
-import { canonicalSeverity, severityRank, type MapItem } from './items';
+import { severityRank } from '../../api/types';
+import { canonicalSeverity } from '../../components/Severity';
+import type { MapItem } from './items';
 
 /** What the filter bar chooses; applied to the map and the list alike. */
 export interface MapFilters {

@@ -1,5 +1,6 @@
 import type { ActionView, DecisionView, EventView, LatLng } from '../../api/types';
 
+
 /**
  * What the map and its list show: events and decisions, newest first, from the first page of
  * the API and then from the live stream. One store holds both so the map's source, the list and
@@ -14,21 +15,6 @@ export const RESOURCE_STATUS_EVENT = 'resource_status';
 
 /** How many items the page keeps: enough for a busy hour, small enough to redraw in one frame. */
 export const MAX_ITEMS = 5_000;
-
-/** src/events/severity.ts: 1–4 along low < medium < high < critical (CAP words too); 0 = none or unknown. */
-const RANK = new Map<string, number>([
-  ['low', 1], ['minor', 1], ['medium', 2], ['moderate', 2], ['high', 3], ['severe', 3], ['critical', 4], ['extreme', 4],
-]);
-const CANONICAL = ['none', 'low', 'medium', 'high', 'critical'] as const;
-
-export function severityRank(severity: string | null | undefined): number {
-  return severity ? (RANK.get(severity.toLowerCase()) ?? 0) : 0;
-}
-
-/** 'severe' → 'high': the word the colours and the legend use. */
-export function canonicalSeverity(severity: string | null | undefined): (typeof CANONICAL)[number] {
-  return CANONICAL[severityRank(severity)] ?? 'none';
-}
 
 /**
  * GET /api/v1/events answers stored rows (`timestamp` as ISO text, `received_at`, `payload`),

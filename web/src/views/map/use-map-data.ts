@@ -1,7 +1,8 @@
 import { useEffect, useRef, useState } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import type { FeatureCollection } from 'geojson';
-import { api, ApiError } from '../../api/client';
+import { api } from '../../api/client';
+import { useZoneCollection } from '../../api/zones';
 import { useLive, useLiveMessages } from '../../api/live';
 import type { DecisionView, LiveMessage, ResourceState } from '../../api/types';
 import { ItemStore, toEventView, type MapItem, type StoredEvent } from './items';
@@ -29,8 +30,7 @@ export interface MapData {
   /** True once the first pages of events and decisions are in `items`. */
   initialLoaded: boolean;
   zones: FeatureCollection | undefined;
-  /** null: the node has no roads (GET /api/v1/roads answered 404). */
-  roads: FeatureCollection | null | undefined;
+  roads: FeatureCollection | undefined;
   resources: ResourcesAnswer | undefined;
   /** Failed loads, to show beside the map: [what, error]. */
   errors: Array<[string, unknown]>;
@@ -47,20 +47,12 @@ export function useMapData(): MapData {
   const live = useLive();
   const client = useQueryClient();
 
-  // Same key and same raw document as the other views' zone names: one download per session.
-  const zones = useQuery({
-    queryKey: ['zones', 'all'],
-    queryFn: ({ signal }) => api<FeatureCollection>('/api/v1/zones', { signal }),
-    staleTime: Infinity,
-    gcTime: Infinity,
-  });
+  // The same query as the other views' zone names: one download per session.
+  const zones = useZoneCollection();
   const roads = useQuery({
     queryKey: ['map', 'roads'],
-    queryFn: ({ signal }) => api<FeatureCollection>('/api/v1/roads', { signal }).catch((err: unknown) => {
-      // A node without a road network is normal: the map simply has no road layer.
-      if (err instanceof ApiError && err.status === 404) return null;
-      throw err;
-    }),
+    // Every node has a network: a loaded road file or links between neighbouring wards.
+    queryFn: ({ signal }) => api<FeatureCollection>('/api/v1/roads', { signal }),
     staleTime: Infinity,
   });
   const events = useQuery({

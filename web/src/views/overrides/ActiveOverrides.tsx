@@ -79,8 +79,6 @@ export function ActiveOverrides({ changes, active, names, loading, error, cityWi
   );
 }
 
-/** "3 min ago"; "just now" for the first seconds (the node's and the browser's clocks may differ a little). */
 function ago(iso: string): string {
-  const ms = Date.parse(iso);
-  return Date.now() - ms < 5000 ? 'just now' : relativeTime(ms);
+  return relativeTime(Date.parse(iso));
 }

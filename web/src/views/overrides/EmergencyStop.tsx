@@ -2,11 +2,9 @@ import { useEffect, useId, useRef, useState } from 'react';
 import { useSession } from '../../api/session';
 import { ErrorText } from '../../components/ErrorText';
 import { formatTime } from '../../components/time';
-import { useZones, type Suspension, type ZoneInfo } from './api';
-import { zonesInScope } from './labels';
+import { useZones } from '../../api/zones';
+import type { Suspension } from './api';
 import { OutcomeText, type useConfirmedChange } from './useConfirmedChange';
-
-const LEVEL_GROUPS: Record<string, string> = { nation: 'Nation', state: 'State', city: 'City', district: 'Districts', neighbourhood: 'Neighbourhoods' };
 
 /**
  * The emergency stop: every automated action in a zone and the zones inside it waits until
@@ -28,8 +26,9 @@ export function EmergencyStop({ changes, active }: { changes: ReturnType<typeof 
     if (outcome?.state === 'done') setReason('');
   }, [outcome]);
 
-  const choices = zonesInScope(zones.data ?? [], me?.scope_zone_id);
-  const zone = choices.find((z) => z.id === zoneId);
+  const groups = zones.groupsInScope(me?.scope_zone_id);
+  const zone = groups.flatMap((g) => g.zones).find((z) => z.id === zoneId);
+  const zoneName = zone ? (zone.name ?? zone.id) : zoneId;
   const stopped = active.find((s) => s.kind === 'zone' && s.target === zoneId);
 
   const start = () => {
@@ -42,10 +41,10 @@ export function EmergencyStop({ changes, active }: { changes: ReturnType<typeof 
     setProblem(null);
     changes.ask(
       'stop',
-      { verb: 'suspend', kind: 'zone', target: zone.id, reason: reason.trim(), what: `zone ${zone.name} (${zone.id})` },
+      { verb: 'suspend', kind: 'zone', target: zone.id, reason: reason.trim(), what: zones.label(zone.id) },
       {
-        title: `Emergency stop: ${zone.name}?`,
-        message: `All automated actions in ${zone.name} and every zone inside it stop until resumed. Decisions are still made and recorded; their actions wait.`,
+        title: `Emergency stop: ${zoneName}?`,
+        message: `All automated actions in ${zoneName} and every zone inside it stop until resumed. Decisions are still made and recorded; their actions wait.`,
         reason: 'none',
         danger: true,
       },
@@ -63,11 +62,11 @@ export function EmergencyStop({ changes, active }: { changes: ReturnType<typeof 
           <select value={zoneId} onChange={(e) => setZoneId(e.target.value)} disabled={zones.isPending}>
             {zones.isPending ? <option value="">Loading zones…</option> : null}
             {!me?.scope_zone_id && !zones.isPending ? <option value="">Choose a zone…</option> : null}
-            {groups(choices).map(([level, list]) => (
-              <optgroup key={level} label={LEVEL_GROUPS[level] ?? level}>
-                {list.map((z) => (
+            {groups.map((g) => (
+              <optgroup key={g.level} label={g.label}>
+                {g.zones.map((z) => (
                   <option key={z.id} value={z.id}>
-                    {z.name} ({z.id})
+                    {zones.label(z.id)}
                   </option>
                 ))}
               </optgroup>
@@ -81,7 +80,7 @@ export function EmergencyStop({ changes, active }: { changes: ReturnType<typeof 
       </div>
       {stopped ? (
         <p className="overrides-warning" role="status">
-          ⚠ {zone?.name ?? zoneId} is stopped already (since {formatTime(stopped.created_at)}); resume it under Active overrides.
+          ⚠ {zoneName} is stopped already (since {formatTime(stopped.created_at)}); resume it under Active overrides.
         </p>
       ) : null}
       {problem ? (
@@ -95,16 +94,4 @@ export function EmergencyStop({ changes, active }: { changes: ReturnType<typeof 
       <OutcomeText outcome={outcome} />
     </section>
   );
-}
-
-/** Zones grouped by level, highest level first, each group in tree order. */
-function groups(zones: ZoneInfo[]): Array<[string, ZoneInfo[]]> {
-  const order = ['nation', 'state', 'city', 'district', 'neighbourhood'];
-  const by = new Map<string, ZoneInfo[]>();
-  for (const z of zones) {
-    const list = by.get(z.level);
-    if (list) list.push(z);
-    else by.set(z.level, [z]);
-  }
-  return [...by].sort((a, b) => order.indexOf(a[0]) - order.indexOf(b[0]));
 }

@@ -1,6 +1,7 @@
 import { useMemo } from 'react';
 import { useSession } from '../../api/session';
-import { useOverrides, useRules, useZones } from './api';
+import { useZones } from '../../api/zones';
+import { useOverrides, useRules } from './api';
 import { ActiveOverrides } from './ActiveOverrides';
 import { EmergencyStop } from './EmergencyStop';
 import { mayOverrideCityWide, type Names } from './labels';
@@ -23,8 +24,8 @@ export default function OverridesView() {
   const active = overrides.data?.active ?? [];
 
   const names = useMemo<Names>(
-    () => ({ zones: new Map((zones.data ?? []).map((z) => [z.id, z])), triggers: new Map((rules.data?.action_triggers ?? []).map((t) => [t.id, t])) }),
-    [zones.data, rules.data],
+    () => ({ zones: zones.byId, triggers: new Map((rules.data?.action_triggers ?? []).map((t) => [t.id, t])) }),
+    [zones.byId, rules.data],
   );
   const allowed = me ? mayOverrideCityWide(me) : false;
 

@@ -1,6 +1,7 @@
 import { useId } from 'react';
 import { ErrorText } from '../../components/ErrorText';
-import { usePlugins, useRules, type Suspension, type SuspensionKind } from './api';
+import { usePlugins } from '../../api/plugins';
+import { useRules, type Suspension, type SuspensionKind } from './api';
 import { describeScope, describeTarget, type Names } from './labels';
 import { OutcomeText, type useConfirmedChange } from './useConfirmedChange';
 

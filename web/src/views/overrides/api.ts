@@ -1,25 +1,15 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../../api/client';
+import type { SuspensionView } from '../../api/types';
 
 /**
  * The override API (src/overrides/routes.ts) and what the view lists beside it: rules
  * (src/rules/routes.ts), plugins (src/plugins/routes.ts) and zones (src/geo/routes.ts).
  */
 
-export type SuspensionKind = 'rule' | 'plugin' | 'zone';
-
-export interface Suspension {
-  suspension_id: string;
-  kind: SuspensionKind;
-  target: string;
-  reason: string;
-  active: boolean;
-  created_by: string;
-  created_at: string;
-  resumed_by: string | null;
-  resumed_at: string | null;
-  resume_reason: string | null;
-}
+/** Suspensions are the server's own view (src/overrides/suspensions.ts). */
+export type Suspension = SuspensionView;
+export type SuspensionKind = SuspensionView['kind'];
 
 export interface CorrelationRule {
   name: string;
@@ -37,24 +27,6 @@ export interface ActionTrigger {
   condition: string | null;
 }
 
-export interface PluginRow {
-  model_id: string;
-  vendor: string;
-  enabled: boolean;
-  current_version: string;
-}
-
-export interface ZoneInfo {
-  id: string;
-  name: string;
-  level: string;
-  parentId: string | null;
-}
-
-interface ZoneCollection {
-  features: Array<{ properties: { zone_id: string; name: string; level: string; parent_id: string | null } }>;
-}
-
 const REFRESH_MS = 10_000;
 const OVERRIDES_KEY = ['overrides', 'list'];
 
@@ -67,22 +39,6 @@ export function useRules() {
     queryKey: ['overrides', 'rules'],
     queryFn: ({ signal }) => api<{ rules: CorrelationRule[]; action_triggers: ActionTrigger[] }>('/api/v1/rules', { signal }),
     refetchInterval: REFRESH_MS,
-  });
-}
-
-export function usePlugins() {
-  return useQuery({ queryKey: ['overrides', 'plugins'], queryFn: ({ signal }) => api<{ plugins: PluginRow[] }>('/api/v1/plugins', { signal }), refetchInterval: REFRESH_MS });
-}
-
-/** Every zone without its geometry (the select and the labels need only names and parents). */
-export function useZones() {
-  return useQuery({
-    queryKey: ['overrides', 'zones'],
-    queryFn: async ({ signal }) => {
-      const collection = await api<ZoneCollection>('/api/v1/zones', { signal });
-      return collection.features.map((f): ZoneInfo => ({ id: f.properties.zone_id, name: f.properties.name, level: f.properties.level, parentId: f.properties.parent_id }));
-    },
-    staleTime: 5 * 60_000,
   });
 }
 

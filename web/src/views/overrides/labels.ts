@@ -1,9 +1,10 @@
 import type { Me } from '../../api/types';
-import type { ActionTrigger, SuspensionKind, ZoneInfo } from './api';
+import type { ZoneInfo } from '../../api/zones';
+import type { ActionTrigger, SuspensionKind } from './api';
 
 /** Names to show for what a suspension targets: zone names, action triggers by their trigger. */
 export interface Names {
-  zones: Map<string, ZoneInfo>;
+  zones: ReadonlyMap<string, ZoneInfo>;
   triggers: Map<string, ActionTrigger>;
 }
 
@@ -44,22 +45,4 @@ export function describeActor(actorId: string, me: Me): string {
  */
 export function mayOverrideCityWide(me: Me): boolean {
   return me.role !== 'authority' || (me.level ?? 0) >= 2;
-}
-
-/** The zones a person may stop: their scope zone and everything below it, or every zone. Tree order, parents first. */
-export function zonesInScope(zones: readonly ZoneInfo[], scopeZoneId: string | null | undefined): ZoneInfo[] {
-  const children = new Map<string | null, ZoneInfo[]>();
-  for (const z of zones) {
-    const list = children.get(z.parentId);
-    if (list) list.push(z);
-    else children.set(z.parentId, [z]);
-  }
-  const starts = scopeZoneId ? zones.filter((z) => z.id === scopeZoneId) : (children.get(null) ?? []);
-  const out: ZoneInfo[] = [];
-  const stack = [...starts].reverse();
-  for (let z = stack.pop(); z; z = stack.pop()) {
-    out.push(z);
-    stack.push(...[...(children.get(z.id) ?? [])].reverse());
-  }
-  return out;
 }

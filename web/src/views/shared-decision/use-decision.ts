@@ -12,22 +12,21 @@ export function shortId(id: string): string {
 }
 
 /**
- * One decision with its approval requests and events (GET /api/v1/decisions/:id). `version` is
- * anything that changes when the decision does (the level it waits at, its approval status), so
- * a changed decision is fetched again while an unchanged one comes from the cache.
+ * One decision with its approval requests and events (GET /api/v1/decisions/:id). Views that
+ * show it invalidate `['decision', id]` when the live stream says it changed.
  */
-export function useDecision(id: string | null, version: string | number = 0) {
+export function useDecision(id: string | null) {
   return useQuery({
-    queryKey: ['decision', id, version],
+    queryKey: ['decision', id],
     queryFn: ({ signal }) => api<DecisionDetail>(`/api/v1/decisions/${encodeURIComponent(id!)}`, { signal }),
     enabled: id !== null,
     staleTime: 60_000,
   });
 }
 
-export function useExplanation(id: string | null, version: string | number = 0) {
+export function useExplanation(id: string | null) {
   return useQuery({
-    queryKey: ['explanation', id, version],
+    queryKey: ['explanation', id],
     queryFn: ({ signal }) => api<Explanation>(`/api/v1/decisions/${encodeURIComponent(id!)}/explanation`, { signal }),
     enabled: id !== null,
     staleTime: 60_000,

@@ -69,7 +69,7 @@ function Self({ t }: { t: Topology }) {
           {pending === 0 ? 'nothing waits in the outbox.' : `${pending} message${pending === 1 ? '' : 's'} wait${pending === 1 ? 's' : ''} in the outbox`}
           {pending > 0 && oldest ? (
             <>
-              {' '}(oldest <time dateTime={oldest} title={formatTime(oldest)}>{Date.now() - Date.parse(oldest) < 5000 ? 'just now' : relativeTime(Date.parse(oldest))}</time>).
+              {' '}(oldest <time dateTime={oldest} title={formatTime(oldest)}>{relativeTime(Date.parse(oldest))}</time>).
             </>
           ) : null}
         </p>

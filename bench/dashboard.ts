@@ -12,10 +12,10 @@
  *   npm run bench:dashboard                     10,000 events, 5 cold and 5 warm loads
  *   npm run bench:dashboard -- --events 50000 --runs 10
  */
-import { chromium, type Page } from 'playwright-core';
-import { call, startTestNode } from '../test/helpers/node.js';
+import type { Page } from 'playwright-core';
+import { call, NO_RATE_LIMITS, startTestNode, suiteCleanup } from '../test/helpers/node.js';
 import { seedRegistration, CHENNAI_ZONES } from '../test/helpers/fixtures.js';
-import { CHROMIUM, CHROMIUM_ARGS, chromiumMissing } from '../test/helpers/browser.js';
+import { chromiumMissing, launchBrowser } from '../test/helpers/browser.js';
 import { signIn } from '../test/helpers/users.js';
 import { machine, markdownTable, progress } from './report.js';
 
@@ -27,19 +27,17 @@ if (missing) {
   process.exit(1);
 }
 
-const cleanups: Array<() => unknown> = [];
-const cleanup = { after: (fn: () => unknown) => void cleanups.unshift(fn) };
+const cleanup = suiteCleanup();
 try {
   // Rate limits off: the bench signs in once per load, from one address.
-  const node = await startTestNode(cleanup, { zonesFile: CHENNAI_ZONES, mqtt: { enabled: false }, http: { rateLimit: { enabled: false, perMinute: 1, ingestPerMinute: 1, signInPerMinute: 1 } } });
+  const node = await startTestNode(cleanup, { zonesFile: CHENNAI_ZONES, mqtt: { enabled: false }, ...NO_RATE_LIMITS });
   const registered = await call(node, 'POST', '/api/v1/plugin/register', { headers: node.admin, body: seedRegistration() });
   if (registered.status !== 201) throw new Error(`registration: ${JSON.stringify(registered.body)}`);
   await storeEvents(node, registered.body.api_key, args.events);
   const stored = (await call(node, 'GET', '/api/v1/decisions?limit=1', { headers: node.admin })).body;
   progress(`${args.events.toLocaleString('en')} events stored (with their decisions: ${stored.decisions.length > 0 ? 'yes' : 'none'})`);
 
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
-  cleanups.unshift(() => browser.close());
+  const browser = await launchBrowser(cleanup);
   const admin = await signIn(node, { role: 'tenant_admin', name: 'bench' });
   const cold: Load[] = [];
   const warm: Load[] = [];
@@ -67,7 +65,7 @@ try {
   console.log(markdownTable(['measure', 'target', 'median', 'worst'], rows));
   console.log(`\n${machine()}Browser: ${browser.version()} (Debian chromium, headless, SwiftShader WebGL)\n`);
 } finally {
-  for (const fn of cleanups) await fn();
+  await cleanup.run();
 }
 
 interface Load {

@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { severityRank } from '../events/severity.js';
+import { SEVERITY_WORDS, severityRank } from '../events/severity.js';
 import type { Database } from '../store/schema.js';
 
 /**
@@ -48,9 +48,8 @@ export interface QueueQuery {
   nowMs: number;
 }
 
-/** Severity names the queue orders by, ranked by the one scale (src/events/severity.ts). */
-const SEVERITY_NAMES = ['low', 'minor', 'medium', 'moderate', 'high', 'severe', 'critical', 'extreme'];
-const SEVERITY_ORDER = sql.raw(`case lower(d.severity) ${SEVERITY_NAMES.map((n) => `when '${n}' then ${severityRank(n)}`).join(' ')} else 0 end`);
+/** The queue orders by the one severity scale (src/events/severity.ts), ranked in SQL. */
+const SEVERITY_ORDER = sql.raw(`case lower(d.severity) ${SEVERITY_WORDS.map((n) => `when '${n}' then ${severityRank(n)}`).join(' ')} else 0 end`);
 
 export async function pendingApprovals(db: Kysely<Database>, q: QueueQuery): Promise<PendingApproval[]> {
   if (q.zoneIds !== null && q.zoneIds.length === 0) return [];

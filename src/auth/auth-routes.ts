@@ -6,7 +6,7 @@ import type { AccessTokens } from './access-tokens.js';
 import type { AuditLog } from './audit.js';
 import type { OneTimeCodes } from './otp.js';
 import { MAX_PASSWORD_LENGTH } from './passwords.js';
-import { decide, PERMISSIONS, requires, type Permission } from './policy.js';
+import { decide, PERMISSIONS, PLUGIN_BOUND, requires, type Permission } from './policy.js';
 import { sessionUserOf, tokenResponse, type IssuedRefresh, type Sessions, type UserRow } from './sessions.js';
 import { TENANT_ID_PATTERN } from './tenants.js';
 import { userView, type Users } from './users.js';
@@ -160,4 +160,3 @@ async function me(request: FastifyRequest, users: Users, tree: ZoneTree, nodeTen
   };
 }
 
-const PLUGIN_BOUND: ReadonlySet<Permission> = new Set(['ingest', 'plugin_publish', 'feedback']);

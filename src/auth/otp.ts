@@ -1,4 +1,5 @@
-import { createHmac, randomInt, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomInt, randomUUID } from 'node:crypto';
+import { sameHash } from './api-keys.js';
 import { sql, type Kysely } from 'kysely';
 import { cityError } from '../errors.js';
 import type { NotificationChannel } from '../notify/channels.js';
@@ -113,12 +114,9 @@ export class OneTimeCodes {
         .execute();
     });
     const minutes = Math.round(ttlMs / 60_000);
-    await this.options.channel.send({
-      tenantId,
-      channel: 'sms',
-      recipient: phone,
-      body: `${code} is your Possible City sign-in code. It expires in ${minutes} minute${minutes === 1 ? '' : 's'}. Do not share it.`,
-    });
+    const text = (shown: string) => `${shown} is your Possible City sign-in code. It expires in ${minutes} minute${minutes === 1 ? '' : 's'}. Do not share it.`;
+    // The code is stored only as an HMAC: the record of the message must not hold it either.
+    await this.options.channel.send({ tenantId, channel: 'sms', recipient: phone, body: text(code), recordBody: text('••••••') });
     return { phone, expiresInS: Math.round(ttlMs / 1000) };
   }
 
@@ -151,7 +149,7 @@ export class OneTimeCodes {
       .returning('attempts')
       .executeTakeFirst();
     if (!counted) throw fail(`refused after ${maxAttempts} tries`, 'too many tries');
-    if (!/^\d{6}$/.test(code) || !this.#matches(row.code_hash, phone, code)) {
+    if (!/^\d{6}$/.test(code) || !sameHash(this.#hash(phone, code), row.code_hash)) {
       const left = maxAttempts - counted.attempts;
       throw fail(`wrong (${left} ${left === 1 ? 'try' : 'tries'} left)`, 'wrong code');
     }
@@ -165,9 +163,4 @@ export class OneTimeCodes {
     return createHmac('sha256', this.options.key).update(`${this.options.tenantId}\n${phone}\n${code}`).digest('hex');
   }
 
-  #matches(stored: string, phone: string, code: string): boolean {
-    const a = Buffer.from(this.#hash(phone, code), 'hex');
-    const b = Buffer.from(stored, 'hex');
-    return a.length === b.length && timingSafeEqual(a, b);
-  }
 }

@@ -36,6 +36,9 @@ export const PERMISSIONS = {
 
 export type Permission = keyof typeof PERMISSIONS;
 
+/** Permissions decided per plugin (the plugin a request acts on): all a plugin key may hold. */
+export const PLUGIN_BOUND: ReadonlySet<Permission> = new Set<Permission>(['ingest', 'plugin_publish', 'feedback']);
+
 export interface RoutePolicy {
   permission: Permission;
   /** For ingest, plugin_publish and feedback: the plugin the request acts on. */
@@ -83,7 +86,7 @@ export function decide(principal: Principal, permission: Permission, nodeTenant:
 
   switch (principal.kind) {
     case 'plugin':
-      if (permission === 'ingest' || permission === 'plugin_publish' || permission === 'feedback') {
+      if (PLUGIN_BOUND.has(permission)) {
         return pluginId === principal.pluginId ? { allow: true } : deny(`the key belongs to plugin ${principal.pluginId}, not ${pluginId ?? 'this route'}`);
       }
       return deny('plugin keys may only send their own events, register their own versions and read their own feedback');
@@ -265,11 +268,12 @@ export function installPolicy(app: FastifyInstance, deps: PolicyDeps): RouteEntr
     route.config = { ...config, policy } as typeof route.config;
     const websocket = (route as RouteOptions & { websocket?: boolean }).websocket === true;
     for (const method of [route.method].flat()) table.push({ method: String(method), url: route.url, permission: policy.permission, websocket });
-    // Who is asking is settled first, for every route, before the body is read: so the rate
-    // limiter and the handlers always see the principal. Whether they may is decided then too,
-    // unless the decision needs the body (the plugin a registration names) or a refusal must be
-    // kept with its payload (ingest): those routes decide in preHandler, and an authentication
-    // failure waits for them there.
+    // Who is asking is settled first, for every route (onRequest), and never refuses there: the
+    // rate limiter, an onRequest hook added after this one (src/http/hardening.ts), must count
+    // refused callers too — by address — or a flood of bad keys would cost the node a 401 and,
+    // on ingest, a dead letter each, unthrottled. Whether they may is decided next: before the
+    // body is read (preParsing), or after it where the decision needs the body (the plugin a
+    // registration names) or a refusal must be kept with its payload (ingest, preHandler).
     const deferred = policy.onDenied !== undefined || policy.pluginOf !== undefined;
     const identify = async (request: FastifyRequest): Promise<void> => {
       const query = websocket ? ((request.query ?? {}) as Record<string, unknown>) : {};
@@ -281,22 +285,21 @@ export function installPolicy(app: FastifyInstance, deps: PolicyDeps): RouteEntr
         // A public route answers anyone: a bad credential there only makes the caller anonymous.
         request.principal = ANONYMOUS;
         if (policy.permission !== 'public') {
-          if (!deferred || !(err instanceof CityError)) throw err;
+          if (!(err instanceof CityError)) throw err;
           failedAuthentication.set(request, err);
-          return;
         }
       }
-      if (!deferred) authorize(request);
     };
     const authorize = (request: FastifyRequest): void => {
+      const failed = failedAuthentication.get(request);
+      if (failed) throw failed;
       const verdict = decide(request.principal, policy.permission, deps.nodeTenant, policy.pluginOf?.(request) ?? null);
       if (!verdict.allow) throw verdict.error;
       request.scope = scopeOf(request.principal, deps.zones());
     };
+    const authorizeBeforeBody = async (request: FastifyRequest): Promise<void> => authorize(request);
     const authorizeWithBody = async (request: FastifyRequest): Promise<void> => {
       try {
-        const failed = failedAuthentication.get(request);
-        if (failed) throw failed;
         authorize(request);
       } catch (err) {
         if (policy.onDenied && err instanceof CityError) await policy.onDenied(request, err);
@@ -305,6 +308,7 @@ export function installPolicy(app: FastifyInstance, deps: PolicyDeps): RouteEntr
     };
     route.onRequest = route.onRequest ? [identify, ...[route.onRequest].flat()] : [identify] as never;
     if (deferred) route.preHandler = route.preHandler ? [authorizeWithBody, ...[route.preHandler].flat()] : [authorizeWithBody] as never;
+    else route.preParsing = route.preParsing ? [authorizeBeforeBody, ...[route.preParsing].flat()] : [authorizeBeforeBody] as never;
   });
   return table;
 }

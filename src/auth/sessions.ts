@@ -1,4 +1,5 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hashApiKey } from './api-keys.js';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { cityError } from '../errors.js';
 import type { Database, RefreshTokensTable, UsersTable } from '../store/schema.js';
@@ -106,7 +107,7 @@ export class Sessions {
    */
   async rotate(refreshToken: string): Promise<IssuedRefresh & { user: UserRow }> {
     if (!TOKEN_SHAPE.test(refreshToken)) throw cityError('AUTH_REFRESH_INVALID', { reason: 'not a refresh token of this node' });
-    const hash = hashToken(refreshToken);
+    const hash = hashApiKey(refreshToken);
     const now = new Date(this.#now());
     const outcome = await this.#db.transaction().execute(async (tx) => {
       // The conditional UPDATE is the race guard: of two concurrent rotations of one token,
@@ -193,7 +194,7 @@ export class Sessions {
       family_id: familyId,
       tenant_id: this.options.tenantId,
       user_id: userId,
-      token_hash: hashToken(refreshToken),
+      token_hash: hashApiKey(refreshToken),
       issued_at: new Date(issuedAt),
       expires_at: expiresAt,
     };
@@ -209,10 +210,6 @@ export class Sessions {
       for (const [id, at] of this.#revoked) if (at < horizon) this.#revoked.delete(id);
     }
   }
-}
-
-function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
 }
 
 /** The claims an access token carries for a user row. */

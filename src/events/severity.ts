@@ -11,6 +11,9 @@ const SEVERITY_RANK = new Map<string, number>([
   ['low', 1], ['minor', 1], ['medium', 2], ['moderate', 2], ['high', 3], ['severe', 3], ['critical', 4], ['extreme', 4],
 ]);
 
+/** Every word the scale knows, CAP synonyms included (for SQL that ranks severities, src/approvals/queue.ts). */
+export const SEVERITY_WORDS: readonly string[] = [...SEVERITY_RANK.keys()];
+
 /**
  * 1–4 along the scale; 0 for no or an unknown severity, so a `min_severity` filter leaves those
  * out and ordering puts them last.

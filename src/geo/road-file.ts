@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { cityError } from '../errors.js';
+import { featuresOf, isObject, parseJsonText, positionProblem } from './geojson.js';
 
 /** Which way traffic may go along a line, relative to the order of its coordinates. */
 export type OneWay = 'both' | 'forward' | 'backward';
@@ -44,12 +45,11 @@ export function parseRoadFile(doc: unknown, source?: string): RoadLine[] {
   const fail = (reason: string): never => {
     throw cityError('ROADS_INVALID', { reason: source ? `${source}: ${reason}` : reason });
   };
-  if (!isObject(doc) || doc.type !== 'FeatureCollection' || !Array.isArray(doc.features)) {
-    return fail('the top level must be a GeoJSON FeatureCollection: {"type": "FeatureCollection", "features": [...]}');
-  }
-  if (doc.features.length === 0) return fail('"features" is empty: a road file needs at least one LineString');
+  const features = featuresOf(doc);
+  if (typeof features === 'string') return fail(features);
+  if (features.length === 0) return fail('"features" is empty: a road file needs at least one LineString');
   const lines: RoadLine[] = [];
-  doc.features.forEach((feature: unknown, i: number) => {
+  features.forEach((feature: unknown, i: number) => {
     if (!isObject(feature) || feature.type !== 'Feature') return fail(`feature ${i} must be an object with "type": "Feature"`);
     const props = feature.properties ?? {};
     if (!isObject(props)) return fail(`feature ${i}: "properties" must be an object or null`);
@@ -84,11 +84,9 @@ export async function readRoadFile(path: string): Promise<unknown> {
   } catch (err) {
     throw cityError('ROADS_INVALID', { reason: `${path} could not be read: ${(err as Error).message}` }, err);
   }
-  try {
-    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-  } catch (err) {
-    throw cityError('ROADS_INVALID', { reason: `${path} is not valid JSON: ${(err as Error).message}` }, err);
-  }
+  const parsed = parseJsonText(text);
+  if ('error' in parsed) throw cityError('ROADS_INVALID', { reason: `${path} is not valid JSON: ${parsed.error}` });
+  return parsed.value;
 }
 
 function speedOf(props: Record<string, unknown>, highway: string | null, bad: (what: string) => never): number {
@@ -134,14 +132,8 @@ function linesOf(geometry: unknown, bad: (what: string) => never): Array<Array<[
 function lineOf(line: unknown, path: string, bad: (what: string) => never): Array<[number, number]> {
   if (!Array.isArray(line) || line.length < 2) return bad(`${path} must be an array of at least 2 positions`);
   return line.map((pos: unknown, k): [number, number] => {
-    if (!Array.isArray(pos) || pos.length < 2) return bad(`${path}[${k}] must be a [longitude, latitude] array`);
-    const [lng, lat] = pos as unknown[];
-    if (typeof lng !== 'number' || !Number.isFinite(lng) || lng < -180 || lng > 180) return bad(`${path}[${k}] longitude must be a number from -180 to 180`);
-    if (typeof lat !== 'number' || !Number.isFinite(lat) || lat < -90 || lat > 90) return bad(`${path}[${k}] latitude must be a number from -90 to 90`);
-    return [lng, lat];
+    const problem = positionProblem(pos, `${path}[${k}]`);
+    if (problem) return bad(problem);
+    return [(pos as number[])[0]!, (pos as number[])[1]!];
   });
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

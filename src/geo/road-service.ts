@@ -39,10 +39,19 @@ export class RoadService {
     });
   }
 
-  static async load(db: Kysely<Database>, tenantId: string, zones: ZoneService, log: Logger): Promise<RoadService> {
+  /**
+   * The stored road file, or `file` (the `--roads` flag) when given: that one is stored too, but
+   * only written when it differs from the stored one, and either way the network is built once.
+   */
+  static async load(db: Kysely<Database>, tenantId: string, zones: ZoneService, log: Logger, file?: { doc: unknown; source: string }): Promise<RoadService> {
     const row = await db.selectFrom('road_networks').select('geojson').where('tenant_id', '=', tenantId).executeTakeFirst();
     let lines: RoadLine[] | null = null;
-    if (row) {
+    if (file) {
+      lines = parseRoadFile(file.doc, file.source);
+      const geojson = JSON.stringify(file.doc);
+      // json comes back parsed: compared in the same serialisation it was stored in.
+      if (JSON.stringify(row?.geojson) !== geojson) await store(db, tenantId, geojson);
+    } else if (row) {
       try {
         lines = parseRoadFile(row.geojson, 'stored road file');
       } catch (err) {
@@ -65,14 +74,12 @@ export class RoadService {
    */
   async replace(doc: unknown, source?: string): Promise<RoadNetwork> {
     const lines = parseRoadFile(doc, source);
-    const network = this.#build(lines);
-    const geojson = JSON.stringify(doc);
-    await this.db
-      .insertInto('road_networks')
-      .values({ tenant_id: this.tenantId, geojson })
-      .onConflict((oc) => oc.column('tenant_id').doUpdateSet({ geojson, updated_at: new Date() }))
-      .execute();
+    const tree = this.zones.tree;
+    let network = this.#build(lines);
+    await store(this.db, this.tenantId, JSON.stringify(doc));
     this.#lines = lines;
+    // The zones changed while the file was being stored: their listener rebuilt the old lines.
+    if (this.zones.tree !== tree) network = this.#build(lines);
     this.#network = network;
     return network;
   }
@@ -86,4 +93,12 @@ export class RoadService {
     );
     return network;
   }
+}
+
+async function store(db: Kysely<Database>, tenantId: string, geojson: string): Promise<void> {
+  await db
+    .insertInto('road_networks')
+    .values({ tenant_id: tenantId, geojson })
+    .onConflict((oc) => oc.column('tenant_id').doUpdateSet({ geojson, updated_at: new Date() }))
+    .execute();
 }

@@ -15,6 +15,8 @@ export interface ZoneLookup {
   readonly tree: ZoneTree;
   /** The deepest zone containing the point, or null. */
   locate(lng: number, lat: number): string | null;
+  /** Whether the zone's area contains the point. */
+  contains(zoneId: string, lng: number, lat: number): boolean;
 }
 
 export const ROAD_DEFAULTS = {
@@ -137,7 +139,7 @@ export class RoadNetwork {
    * a border, `wardLinkDetour` × the straight distance long.
    */
   static fromWardAdjacency(zones: ZoneLookup): RoadNetwork {
-    const { wards, links } = wardAdjacency(zones.tree);
+    const { wards, links } = wardAdjacency(zones);
     const b = new Builder();
     const nodeOfZone = new Map<string, number>();
     // Positions to 1e-6° (0.1 m), as in the zone files: nothing finer means anything, and the GeoJSON is shorter.

@@ -1,7 +1,8 @@
 import Flatbush from 'flatbush';
-import { haversineM, interiorPoint, METRES_PER_DEGREE, pointSegmentDistanceM } from './geodesy.js';
+import { haversineM, interiorPoint, metresPerDegreeLat, metresPerDegreeLng, pointSegmentDistanceM } from './geodesy.js';
 import { polygonsOf, type BBox } from './geojson.js';
-import { ZONE_LEVELS, type Zone, type ZoneTree } from './zones.js';
+import { ZONE_LEVELS, type Zone } from './zones.js';
+import type { ZoneLookup } from './roads.js';
 
 /** How close two boundaries must run, and for how long, to make two wards neighbours. */
 export const ADJACENCY_DEFAULTS = {
@@ -24,11 +25,10 @@ export interface WardPoint {
   lat: number;
 }
 
-/** Two neighbourhoods (indices into `wards`) sharing `contactM` metres of border. */
+/** Two neighbourhoods (indices into `wards`) sharing at least `minContactM` of border. */
 export interface WardLink {
   a: number;
   b: number;
-  contactM: number;
 }
 
 interface Outline {
@@ -50,15 +50,16 @@ interface Outline {
  *   const { wards, links } = wardAdjacency(tree);
  *   links.filter((l) => wards[l.a]!.zone.id === 'chennai-w119' || wards[l.b]!.zone.id === 'chennai-w119');
  */
-export function wardAdjacency(tree: ZoneTree, options: Partial<typeof ADJACENCY_DEFAULTS> = {}): { wards: WardPoint[]; links: WardLink[] } {
-  const { toleranceM, minContactM } = { ...ADJACENCY_DEFAULTS, ...options };
-  const withGeometry = tree.all().filter((z) => z.geometry !== null);
+export function wardAdjacency(zones: ZoneLookup): { wards: WardPoint[]; links: WardLink[] } {
+  const { toleranceM, minContactM } = ADJACENCY_DEFAULTS;
+  const withGeometry = zones.tree.all().filter((z) => z.geometry !== null);
   const lowest = Math.min(...withGeometry.map((z) => ZONE_LEVELS.indexOf(z.level)));
   const wards: WardPoint[] = [];
   const outlines: Outline[] = [];
   for (const zone of withGeometry) {
     if (ZONE_LEVELS.indexOf(zone.level) !== lowest) continue;
-    const point = interiorPoint(zone.geometry!);
+    // Inside by the node's own point-in-zone index: where the node must locate it later.
+    const point = interiorPoint(zone.geometry!, (x, y) => zones.contains(zone.id, x, y));
     if (!point) continue; // a zero-area boundary: nothing to route to
     wards.push({ zone, lng: point[0]!, lat: point[1]! });
     outlines.push(outlineOf(zone, toleranceM));
@@ -74,7 +75,7 @@ export function wardAdjacency(tree: ZoneTree, options: Partial<typeof ADJACENCY_
     for (const b of index.search(box[0], box[1], box[2], box[3])) {
       if (b <= a) continue; // each pair once
       const contact = Math.max(contactM(outlines[a]!, outlines[b]!, toleranceM), contactM(outlines[b]!, outlines[a]!, toleranceM));
-      if (contact >= minContactM) links.push({ a, b, contactM: Math.round(contact) });
+      if (contact >= minContactM) links.push({ a, b });
     }
   }
   return { wards, links };
@@ -100,9 +101,9 @@ function outlineOf(zone: Zone, toleranceM: number): Outline {
     }
   }
   ringStart.push(coords.length / 2);
-  const padLat = toleranceM / METRES_PER_DEGREE;
+  const padLat = toleranceM / metresPerDegreeLat(box[1]);
   // Pad longitude at the latitude furthest from the equator, where a degree is shortest.
-  const padLng = toleranceM / (METRES_PER_DEGREE * Math.cos((Math.max(Math.abs(box[1]), Math.abs(box[3])) * Math.PI) / 180));
+  const padLng = toleranceM / metresPerDegreeLng(Math.max(Math.abs(box[1]), Math.abs(box[3])));
   return { xy: Float64Array.from(coords), ringStart, box: [box[0] - padLng, box[1] - padLat, box[2] + padLng, box[3] + padLat] };
 }
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { cityError } from '../errors.js';
-import type { Ring, ZoneGeometry } from './geojson.js';
+import { featuresOf, isObject, parseJsonText, positionProblem, type Ring, type ZoneGeometry } from './geojson.js';
 import { describeItem, isZoneLevel, validateZones, ZONE_LEVELS, type Zone, type ZoneWording } from './zones.js';
 
 const FILE_WORDING: ZoneWording = {
@@ -29,16 +29,11 @@ export function parseZoneFile(text: string, source = DEFAULT_SOURCE): Zone[] {
   const fail = (reason: string): never => {
     throw cityError('ZONE_FILE_INVALID', { reason: source === DEFAULT_SOURCE ? reason : `${source}: ${reason}`, source });
   };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
-  } catch (err) {
-    return fail(`it is not valid JSON: ${jsonErrorWhere(text, (err as Error).message)}`);
-  }
-  if (!isObject(doc) || doc.type !== 'FeatureCollection' || !Array.isArray(doc.features)) {
-    return fail('the top level must be a GeoJSON FeatureCollection: {"type": "FeatureCollection", "features": [...]}');
-  }
-  const zones = doc.features.map((feature: unknown, i: number): Zone => {
+  const parsed = parseJsonText(text);
+  if ('error' in parsed) return fail(`it is not valid JSON: ${parsed.error}`);
+  const features = featuresOf(parsed.value);
+  if (typeof features === 'string') return fail(features);
+  const zones = features.map((feature: unknown, i: number): Zone => {
     if (!isObject(feature) || feature.type !== 'Feature') return fail(`feature ${i} must be an object with "type": "Feature"`);
     const props = feature.properties;
     if (!isObject(props)) return fail(`feature ${i}: "properties" must be an object holding zone_id, name, level and parent_id`);
@@ -88,20 +83,6 @@ export async function loadZoneFile(path: string): Promise<Zone[]> {
   return parseZoneFile(text, path);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** Node 20 gives only a character offset; people fix files by line and column. */
-function jsonErrorWhere(text: string, message: string): string {
-  const m = /at position (\d+)/.exec(message);
-  if (!m || /line \d+/.test(message)) return message;
-  const before = text.slice(0, Number(m[1]));
-  const line = before.split('\n').length;
-  const column = before.length - before.lastIndexOf('\n');
-  return `${message} (line ${line}, column ${column})`;
-}
-
 /** Why a feature's geometry is unusable, or null; GeoJSON rules plus WGS 84 ranges. */
 function checkGeometry(geometry: unknown): string | null {
   if (geometry === null || geometry === undefined) return null;
@@ -126,11 +107,8 @@ function checkGeometry(geometry: unknown): string | null {
 function checkRing(ring: unknown): string | null {
   if (!Array.isArray(ring) || ring.length < 4) return ' must be a ring of at least 4 positions';
   for (let i = 0; i < ring.length; i++) {
-    const pos: unknown = ring[i];
-    if (!Array.isArray(pos) || pos.length < 2) return `[${i}] must be a [longitude, latitude] array`;
-    const [lng, lat] = pos as unknown[];
-    if (typeof lng !== 'number' || !Number.isFinite(lng) || lng < -180 || lng > 180) return `[${i}] longitude must be a number from -180 to 180`;
-    if (typeof lat !== 'number' || !Number.isFinite(lat) || lat < -90 || lat > 90) return `[${i}] latitude must be a number from -90 to 90`;
+    const problem = positionProblem(ring[i], `[${i}]`);
+    if (problem) return problem;
   }
   const first = ring[0] as Ring[number];
   const last = ring[ring.length - 1] as Ring[number];

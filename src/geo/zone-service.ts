@@ -39,6 +39,11 @@ export class ZoneService {
     return this.#index.locate(lng, lat);
   }
 
+  /** Whether the zone's area contains the point (src/geo/zone-index.ts). */
+  contains(zoneId: string, lng: number, lat: number): boolean {
+    return this.#index.contains(zoneId, lng, lat);
+  }
+
   has(zoneId: string): boolean {
     return this.#tree.has(zoneId);
   }

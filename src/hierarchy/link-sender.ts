@@ -80,6 +80,12 @@ interface PendingRow {
  * inbox (src/hierarchy/inbox.ts) turns resends into `duplicate` instead of applying them twice.
  * Delivery is at-least-once on the wire and exactly-once in effect.
  *
+ * "In order" is the order rows become visible, not quite id order: ids are drawn at insert and
+ * rows appear at commit, so two writers committing at once on PostgreSQL (PGlite has one
+ * connection) can show id 6 before id 5; 5 then follows 6, and the inbox counts it out of
+ * order. Nothing is lost or applied twice. Strict order per destination, when the hierarchy
+ * needs it, means numbering rows per destination under a lock taken in the writing transaction.
+ *
  * @example
  *   const sender = new LinkSender({ db, tenantId: 'default', nodeId: 'local-7', destination: 'parent', url: () => parentUrl });
  *   sender.start();

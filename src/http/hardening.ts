@@ -27,7 +27,8 @@ export async function installHardening(app: FastifyInstance, options: HardeningO
         imgSrc: ["'self'", 'data:', 'blob:'],
         // Inline styles: React style props and swagger-ui's own page.
         styleSrc: ["'self'", "'unsafe-inline'"],
-        connectSrc: ["'self'", 'ws:', 'wss:'],
+        // 'self' covers the live stream's ws:/wss: on this origin (CSP 3); bare schemes would allow any host.
+        connectSrc: ["'self'"],
         frameAncestors: ["'none'"],
         objectSrc: ["'none'"],
         baseUri: ["'self'"],
@@ -52,9 +53,10 @@ export async function installHardening(app: FastifyInstance, options: HardeningO
   if (!limits.enabled) return;
   await app.register(rateLimit, {
     global: true,
-    // After authentication (the policy's onRequest hook, for every route), so signed-in users
-    // and keys are counted by who they are; anonymous callers and failed credentials by address.
-    hook: 'preHandler',
+    // After authentication (the policy's onRequest hook, for every route) and before any
+    // refusal (the policy decides in preParsing or preHandler), so signed-in users and keys are
+    // counted by who they are, and anonymous callers and failed credentials by address.
+    hook: 'onRequest',
     timeWindow: 60_000,
     max: (request: FastifyRequest) => {
       const group = limitGroup(request);

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { extname, join, relative, sep } from 'node:path';
-import { brotliCompressSync, constants as zlib, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, constants as zlib, gzip } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { requires } from '../auth/policy.js';
 
@@ -17,9 +18,14 @@ interface Asset {
   /** Hashed file names (Vite's assets/) never change: cached for a year. */
   immutable: boolean;
   identity: Buffer;
-  gzip: Buffer | null;
-  br: Buffer | null;
+  compressible: boolean;
+  /** Made at the first request that accepts them, then kept (see {@link encoded}). */
+  gzip?: Promise<Buffer>;
+  br?: Promise<Buffer>;
 }
+
+const gzipAsync = promisify(gzip);
+const brotliAsync = promisify(brotliCompress);
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -40,8 +46,10 @@ const COMPRESS_MIN_BYTES = 1024;
 
 /**
  * The Authority Command Dashboard (web/, built by Vite) at `/`: every file of the build is read
- * once at start and kept in memory with its gzip and brotli forms, so a page load is a handful
- * of memory copies (the dashboard must load in under 2 s: bench/dashboard.ts). Everything here
+ * once at start and kept in memory, its gzip and brotli forms made at the first request that
+ * asks for them and kept too, so a page load is a handful of memory copies (the dashboard must
+ * load in under 2 s: bench/dashboard.ts) and a node start compresses nothing (the tests start
+ * dozens of nodes; compressing the whole build took ~300 ms of CPU each). Everything here
  * is public: the app itself holds no data; every API call it makes is authorized on its own.
  *
  * A node whose dashboard was not built answers `/` with how to build it, rather than a 404.
@@ -71,16 +79,22 @@ export async function webAppRoutes(app: FastifyInstance, opts: WebAppOptions): P
   );
 }
 
-function send(request: FastifyRequest, reply: FastifyReply, asset: Asset | undefined): FastifyReply {
+async function send(request: FastifyRequest, reply: FastifyReply, asset: Asset | undefined): Promise<FastifyReply> {
   if (!asset) return reply.callNotFound() as unknown as FastifyReply;
   void reply.header('etag', asset.etag).header('vary', 'accept-encoding').type(asset.type);
   // index.html must be revalidated so a new build's asset names are picked up at once.
   void reply.header('cache-control', asset.immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
   if (request.headers['if-none-match'] === asset.etag) return reply.status(304).send();
   const accepts = String(request.headers['accept-encoding'] ?? '');
-  if (asset.br && /\bbr\b/.test(accepts)) return reply.header('content-encoding', 'br').send(asset.br);
-  if (asset.gzip && /\bgzip\b/.test(accepts)) return reply.header('content-encoding', 'gzip').send(asset.gzip);
-  return reply.send(asset.identity);
+  const encoding = !asset.compressible ? null : /\bbr\b/.test(accepts) ? 'br' : /\bgzip\b/.test(accepts) ? 'gzip' : null;
+  if (encoding === null) return reply.send(asset.identity);
+  return reply.header('content-encoding', encoding).send(await encoded(asset, encoding));
+}
+
+function encoded(asset: Asset, encoding: 'br' | 'gzip'): Promise<Buffer> {
+  if (encoding === 'gzip') return (asset.gzip ??= gzipAsync(asset.identity, { level: 9 }));
+  // Quality 9 rather than 11: within a few per cent of the size at a tenth of the time.
+  return (asset.br ??= brotliAsync(asset.identity, { params: { [zlib.BROTLI_PARAM_QUALITY]: 9 } }));
 }
 
 async function loadAssets(distDir: string): Promise<Map<string, Asset>> {
@@ -89,15 +103,12 @@ async function loadAssets(distDir: string): Promise<Map<string, Asset>> {
     const path = relative(distDir, file).split(sep).join('/');
     const identity = await readFile(file);
     const type = TYPES[extname(file)] ?? 'application/octet-stream';
-    const compressible = identity.length >= COMPRESS_MIN_BYTES && !/^image\/png|^font\//.test(type);
     assets.set(path, {
       type,
       etag: `"${createHash('sha256').update(identity).digest('base64url').slice(0, 22)}"`,
       immutable: path.startsWith('assets/'),
       identity,
-      gzip: compressible ? gzipSync(identity, { level: 9 }) : null,
-      // Quality 9 rather than 11: within a few per cent of the size at a tenth of the start-up time.
-      br: compressible ? brotliCompressSync(identity, { params: { [zlib.BROTLI_PARAM_QUALITY]: 9 } }) : null,
+      compressible: identity.length >= COMPRESS_MIN_BYTES && !/^image\/png|^font\//.test(type),
     });
   }
   return assets;

@@ -1,11 +1,12 @@
 import net from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import type { Logger } from 'pino';
 import { CityError, cityError } from '../errors.js';
 import { authenticateMqtt, authorizeMqttPublish, authorizeMqttSubscribe, EVENTS_TOPIC, type MqttPolicyContext } from '../auth/mqtt-policy.js';
 import { hashApiKey } from '../auth/api-keys.js';
+import { AccessTokens } from '../auth/access-tokens.js';
 import type { PolicyDeps } from '../auth/policy.js';
 import { actorId, ANONYMOUS, type Principal } from '../auth/principal.js';
 import { sniffFormat } from '../brain/decode.js';
@@ -22,7 +23,7 @@ export interface MqttOptions {
 }
 
 /** Where a client was refused. */
-export type MqttRefusalStage = 'connect' | 'publish' | 'subscribe';
+export type MqttRefusalStage = 'connect' | 'publish' | 'subscribe' | 'forward';
 
 export interface MqttDeps {
   pipeline: IngestPipeline;
@@ -34,15 +35,17 @@ export interface MqttDeps {
 }
 
 /**
- * Who a connected client is. A key's owner is looked up again by `keyHash` at every PUBLISH and
- * SUBSCRIBE (one map lookup), so rotating or revoking a key, or re-binding a device to another
- * zone or plugin, applies to connections already open; a user's access `token` is verified again
- * at each SUBSCRIBE, so signing out does too.
+ * Who a connected client is. A key's owner is looked up again by `keyHash` at every PUBLISH,
+ * SUBSCRIBE and message forwarded to it (one map lookup), so rotating or revoking a key, or
+ * re-binding a device to another zone or plugin, applies to connections and subscriptions already
+ * open; a user's access `token` is verified again at each SUBSCRIBE, and its session and expiry
+ * are checked at each message forwarded, so signing out does too.
  */
 interface Session {
   principal: Principal;
   keyHash: string | null;
   token: string | null;
+  tokenExpiresAtMs: number | null;
 }
 const sessions = new WeakMap<Client, Session>();
 
@@ -79,6 +82,7 @@ export class MqttBroker {
       broker.#authorizePublish(client, packet).then(() => done(null), (err: Error) => done(err));
     };
     aedes.authorizeSubscribe = (client, sub, done) => broker.#authorizeSubscribe(client, sub, done);
+    aedes.authorizeForward = (client, packet) => broker.#authorizeForward(client, packet);
     aedes.on('client', () => deps.metrics.mqttClients.inc());
     aedes.on('clientDisconnect', () => deps.metrics.mqttClients.dec());
     await new Promise<void>((resolve, reject) => {
@@ -137,7 +141,8 @@ export class MqttBroker {
       (principal) => {
         const secret = password!.toString('utf8');
         const byKey = principal.kind === 'plugin' || principal.kind === 'device';
-        sessions.set(client, { principal, keyHash: byKey ? hashApiKey(secret) : null, token: principal.kind === 'user' ? secret : null });
+        const token = principal.kind === 'user' ? secret : null;
+        sessions.set(client, { principal, keyHash: byKey ? hashApiKey(secret) : null, token, tokenExpiresAtMs: token ? AccessTokens.expiresAtMs(token) : null });
         done(null, true);
       },
       (err: unknown) => {
@@ -206,6 +211,24 @@ export class MqttBroker {
       { cmd: 'publish', topic: `city/${zone}/rejected/${pluginId}`, payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false, dup: false },
       () => {},
     );
+  }
+
+  /**
+   * Every message the broker is about to deliver to a subscriber, decided again as if subscribed
+   * now (synchronously: aedes asks per delivery): a revoked device or a signed-out user stops
+   * receiving commands on subscriptions made before.
+   */
+  #authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    const session = sessions.get(client);
+    const current = this.#current(session);
+    let verdict: { allow: true } | { allow: false; error: CityError };
+    if (current instanceof CityError) verdict = { allow: false, error: current };
+    else if (current.kind === 'user' && this.deps.policy.accessTokens.isSessionRevoked(current.sessionId)) verdict = { allow: false, error: cityError('AUTH_TOKEN_INVALID', { reason: 'the session was signed out or revoked' }) };
+    else if (session?.tokenExpiresAtMs != null && session.tokenExpiresAtMs <= Date.now()) verdict = { allow: false, error: cityError('AUTH_TOKEN_INVALID', { reason: 'it has expired' }) };
+    else verdict = authorizeMqttSubscribe(current, packet.topic, this.#context());
+    if (verdict.allow) return packet;
+    this.#refused('forward', verdict.error, current instanceof CityError ? ANONYMOUS : current, packet.topic);
+    return null;
   }
 
   #authorizeSubscribe(client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void {

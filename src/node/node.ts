@@ -142,8 +142,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     log.info({ zones: zones.tree.size, file: zonesFile }, config.zonesFile ? 'zones loaded' : 'no zones configured: loaded the Chennai demo city (use --zones for your own)');
   }
   // Roads after zones: their edges are tagged with zones, and without a road file they are derived from the wards.
-  const roads = await RoadService.load(db, config.tenantId, zones, log);
-  if (config.roadsFile) await roads.replace(await readRoadFile(config.roadsFile), config.roadsFile);
+  const roads = await RoadService.load(db, config.tenantId, zones, log, config.roadsFile ? { doc: await readRoadFile(config.roadsFile), source: config.roadsFile } : undefined);
 
   const registry = await PluginRegistry.load(db, config.tenantId, tokenizer);
   const devices = await Devices.load({ db, tenantId: config.tenantId, audit, zones: () => zones.tree, pluginExists: (id) => registry.has(id) });

@@ -10,6 +10,13 @@ export interface OutgoingMessage {
   recipient: string;
   subject?: string;
   body: string;
+  /**
+   * What the `notifications` record keeps when the body is itself a secret (a sign-in code): a
+   * channel that delivers elsewhere stores this instead, so neither the table nor
+   * GET /api/v1/notifications holds a live code. The development outbox, which is the delivery,
+   * keeps the body.
+   */
+  recordBody?: string;
 }
 
 /**
@@ -80,7 +87,7 @@ export class WebhookSmsChannel implements NotificationChannel {
     }
     const { id } = await this.db
       .insertInto('notifications')
-      .values({ ...row(message), created_at: new Date(this.#now()) })
+      .values({ ...row(message), body: message.recordBody ?? message.body, created_at: new Date(this.#now()) })
       .returning('id')
       .executeTakeFirstOrThrow();
     let failure: string | null = null;

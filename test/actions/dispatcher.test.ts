@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closedPort } from '../helpers/recorder.js';
 import { after, describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
 import { ActionDispatcher, type ActionDispatcherOptions } from '../../src/actions/dispatcher.js';
@@ -44,14 +45,6 @@ async function receiver(t: TestContext, script: (n: number) => Reply): Promise<{
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/commands`, requests, server };
 }
 
-/** A port nobody listens on: bound, then released. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** What onUpdate saw, with a way to wait for an action to finish. */
 class Updates {

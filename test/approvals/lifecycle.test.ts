@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { signIn, type SignedIn } from '../helpers/users.js';
+import { resolveRequest } from '../../src/approvals/transitions.js';
+import type { Actor } from '../../src/approvals/types.js';
 import { answer, decideSpeeding, decision, DISTRICT, finedRegistration, finesNodeConfig, finesSystem, logEntries, OTHER_WARD, queue, register, waitFor, WARD } from './helpers.js';
 
 /**
@@ -190,5 +192,27 @@ describe('approval lifecycle', () => {
       ['decision.made', node.config.nodeId],
       ['approval.approve', officer.userId],
     ]);
+  });
+
+  test('the transition itself: two answers that both read the request while pending, only the first changes it', async () => {
+    // Below the service (whose own pre-read would answer 409 first): the conditional UPDATE in
+    // claim() is what makes one answer win, on any store and any interleaving.
+    const d = await decideSpeeding(node, key, 'claim-1');
+    const db = node.store.db;
+    const stale = await db.selectFrom('approval_requests').selectAll().where('decision_id', '=', d.decision_id).where('status', '=', 'pending').executeTakeFirstOrThrow();
+    const deps = { tenantId: node.config.tenantId, nodeId: node.config.nodeId, audit: node.audit, approvals: node.config.approvals };
+    const actor = (id: string): Actor => ({
+      id,
+      level: 1,
+      kind: 'human',
+      audit: { kind: 'user', userId: id, tenantId: node.config.tenantId, role: 'authority', level: 1, scopeZoneId: WARD, sessionId: `s-${id}`, name: id },
+    });
+    const first = await db.transaction().execute((tx) => resolveRequest(tx, deps, stale, 'approve', actor(officer.userId), 'first', new Date()));
+    const second = await db.transaction().execute((tx) => resolveRequest(tx, deps, stale, 'reject', actor(partner.userId), 'second', new Date()));
+    assert.ok(first, 'the first answer wins');
+    assert.equal(second, null, 'the second, with the same stale row, changes nothing');
+    const row = await db.selectFrom('approval_requests').selectAll().where('request_id', '=', stale.request_id).executeTakeFirstOrThrow();
+    assert.deepEqual([row.status, row.resolved_by, row.notes], ['approved', officer.userId, 'first']);
+    assert.equal((await decision(node, d.decision_id)).approval_status, 'APPROVED');
   });
 });

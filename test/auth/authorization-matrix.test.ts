@@ -5,9 +5,11 @@ import WebSocket from 'ws';
 import type { Permission } from '../../src/auth/policy.js';
 import type { UserPrincipal } from '../../src/auth/principal.js';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
-import { call, startTestNode, suiteCleanup } from '../helpers/node.js';
+import { call, NO_RATE_LIMITS, startTestNode, suiteCleanup } from '../helpers/node.js';
 import { seedRegistration, speedingEvent } from '../helpers/fixtures.js';
 import { waitFor } from '../helpers/wait.js';
+import Fastify from 'fastify';
+import { installTestPolicy } from '../helpers/policy.js';
 
 /**
  * The authorization matrix (issue: "every route × {anonymous, citizen, device key, operator,
@@ -210,7 +212,7 @@ describe('authorization matrix', () => {
     node = await startTestNode(suite, {
       zonesFile: join(PROJECT_ROOT, 'test/fixtures/scope-tree.geojson'),
       // Hundreds of requests from one address: the limits have their own test.
-      http: { rateLimit: { enabled: false, perMinute: 1, ingestPerMinute: 1, signInPerMinute: 1 } },
+      ...NO_RATE_LIMITS,
     });
     const registered = await call(node, 'POST', '/api/v1/plugin/register', { headers: node.admin, body: seedRegistration() });
     assert.equal(registered.status, 201, JSON.stringify(registered.body));
@@ -292,6 +294,14 @@ describe('authorization matrix', () => {
 
 });
 
+test('a route that declares no permission stops the app at start, naming the route', async () => {
+  const app = Fastify();
+  installTestPolicy(app, 'adm_test-token-for-the-policy');
+  app.get('/declared', { config: { policy: { permission: 'public' } } }, async () => 'ok');
+  assert.throws(() => app.get('/forgotten', async () => 'oops'), /route GET \/forgotten declares no authorization policy/);
+  await app.close();
+});
+
 function expectation(row: RouteRow, principal: PrincipalName): 'allow' | 'deny' {
   if (!GRANTS[row.permission].includes(principal)) return 'deny';
   if (row.inW1 && AUTHORITIES_OUT.includes(principal)) return 'deny';
@@ -302,6 +312,9 @@ function fill(path: string, ids: { decision: string; event: string }): string {
   return path.replace('{decision}', ids.decision).replace('{event}', ids.event);
 }
 
+/** What a request showed: the policy let it through, refused it, or the route failed (a test failure). */
+type Verdict = 'allow' | 'deny' | 'error';
+
 async function tryRoute(
   node: { url: string },
   method: string,
@@ -309,7 +322,7 @@ async function tryRoute(
   row: RouteRow,
   credential: string | null,
   ids: { decision: string; event: string },
-): Promise<{ verdict: 'allow' | 'deny'; detail: string }> {
+): Promise<{ verdict: Verdict; detail: string }> {
   const headers: Record<string, string> = credential ? { authorization: `Bearer ${credential}` } : {};
   const body: unknown = JSON.parse(fill(JSON.stringify(row.body ?? null), ids));
   const res = await call(node, method, path, {
@@ -317,13 +330,15 @@ async function tryRoute(
     ...(row.raw ? { raw: row.raw.text, contentType: row.raw.contentType } : body !== null ? { body } : {}),
   }).catch((err: Error) => ({ status: 0, body: err.message }));
   const code = typeof res.body === 'object' && res.body !== null ? String(res.body.error?.code ?? '') : '';
+  // A crash or no answer proves nothing either way: it fails the row.
+  if (res.status === 0 || res.status >= 500) return { verdict: 'error', detail: `${res.status} ${code || JSON.stringify(res.body).slice(0, 200)}` };
   if (POLICY_REFUSALS.has(code)) return { verdict: 'deny', detail: `${res.status} ${code}` };
   if (res.status === 401 || res.status === 403) return { verdict: 'allow', detail: `${res.status} ${code} (the handler's answer, not the policy's)` };
   return { verdict: 'allow', detail: `${res.status} ${code}` };
 }
 
 /** The live stream is a WebSocket: the upgrade is what the policy allows or refuses. */
-function tryStream(base: string, path: string, credential: string | null): Promise<{ verdict: 'allow' | 'deny'; detail: string }> {
+function tryStream(base: string, path: string, credential: string | null): Promise<{ verdict: Verdict; detail: string }> {
   return new Promise((resolve) => {
     const ws = new WebSocket(base.replace('http', 'ws') + path, { headers: credential ? { authorization: `Bearer ${credential}` } : {} });
     ws.once('open', () => {
@@ -331,9 +346,10 @@ function tryStream(base: string, path: string, credential: string | null): Promi
       resolve({ verdict: 'allow', detail: 'upgraded' });
     });
     ws.once('unexpected-response', (_req, res) => {
-      resolve({ verdict: res.statusCode === 401 || res.statusCode === 403 ? 'deny' : 'allow', detail: `HTTP ${res.statusCode}` });
+      const status = res.statusCode ?? 0;
+      resolve({ verdict: status === 401 || status === 403 ? 'deny' : status >= 500 ? 'error' : 'allow', detail: `HTTP ${status}` });
       ws.terminate();
     });
-    ws.once('error', (err) => resolve({ verdict: 'allow', detail: `error ${err.message}` }));
+    ws.once('error', (err) => resolve({ verdict: 'error', detail: `error ${err.message}` }));
   });
 }

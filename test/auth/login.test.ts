@@ -12,7 +12,7 @@ const MINUTE_MS = 60_000;
 
 /** A node whose per-address sign-in limit is out of the way (these tests sign in many times). */
 function startNode(t: Cleanup, overrides: DeepPartial<Config> = {}) {
-  return startTestNode(t, { http: { ...DEFAULT_CONFIG.http, rateLimit: { ...DEFAULT_CONFIG.http.rateLimit, signInPerMinute: 10_000 } }, ...overrides });
+  return startTestNode(t, { http: { rateLimit: { signInPerMinute: 10_000 } }, ...overrides });
 }
 
 // One node for the file (starting one costs seconds): every test makes its own users and

@@ -191,4 +191,37 @@ describe('MQTT under the policy, on a real node', () => {
     await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${node.mqttPort}`, { username: 'pump-9', password: created.body.api_key, reconnectPeriod: 0 }), /Bad username or password|Not authorized|Connection refused/i);
     await waitFor('the dead letter', async () => (await deadLetters('CITY_ERR_AUTH_KEY_INVALID')).length >= 1);
   });
+
+  test('a revoked device and a signed-out user stop receiving on subscriptions made before', async () => {
+    // Ward 118: the earlier tests' clients still follow ward 119's commands.
+    const created = await call(node, 'POST', '/api/v1/devices', { headers: node.admin, body: { device_id: 'pump-11', name: 'Pump 11', zone_id: 'chennai-w118', plugin_id: TRAFFIC } });
+    const pump = await connect('pump-11', created.body.api_key);
+    await pump.subscribeAsync('city/chennai-w118/commands/pump-11', { qos: 1 });
+    const operator = await signIn(node, { role: 'operator', scope: 'chennai-w118' });
+    const watcher = await connect('jwt', operator.headers.authorization!.slice('Bearer '.length));
+    await watcher.subscribeAsync('city/chennai-w118/commands/#', { qos: 1 });
+    // The admin token follows everything: what it receives shows a command was sent and forwarded.
+    const sentinel = await connect('admin', node.adminToken!);
+    await sentinel.subscribeAsync('city/chennai-w118/commands/#', { qos: 1 });
+    const received = { pump: [] as string[], watcher: [] as string[], sentinel: [] as string[] };
+    pump.on('message', (_t, p) => received.pump.push(p.toString()));
+    watcher.on('message', (_t, p) => received.watcher.push(p.toString()));
+    sentinel.on('message', (_t, p) => received.sentinel.push(p.toString()));
+    const command = async (body: string) => {
+      await sentinel.publishAsync('city/chennai-w118/commands/pump-11', body, { qos: 1 });
+      await waitFor(`the sentinel got ${body}`, async () => received.sentinel.includes(body));
+      await new Promise((r) => setTimeout(r, 200)); // the other subscribers are served in the same pass
+    };
+
+    await command('open-valve-1');
+    assert.deepEqual([received.pump, received.watcher], [['open-valve-1'], ['open-valve-1']], 'both receive while allowed');
+
+    assert.equal((await call(node, 'POST', '/api/v1/devices/pump-11/revoke', { headers: node.admin })).status, 200);
+    assert.equal((await call(node, 'POST', '/api/v1/auth/logout', { headers: operator.headers })).status, 204);
+    await command('open-valve-2');
+    assert.deepEqual([received.pump, received.watcher], [['open-valve-1'], ['open-valve-1']], 'neither receives after revocation and sign-out');
+    const refused = await (await fetch(`${node.url}/metrics`)).text();
+    assert.match(refused, /city_mqtt_refused_total\{stage="forward",code="CITY_ERR_AUTH_KEY_INVALID"\} [1-9]/);
+    assert.match(refused, /city_mqtt_refused_total\{stage="forward",code="CITY_ERR_AUTH_TOKEN_INVALID"\} [1-9]/);
+  });
 });

@@ -9,7 +9,7 @@ import { RoadNetwork } from '../../src/geo/roads.js';
 import { route, shortestPath } from '../../src/geo/road-graph.js';
 import { call, restartableNode } from '../helpers/node.js';
 
-const CHENNAI = new URL('../../examples/cities/chennai/city.geojson', import.meta.url).pathname;
+import { CHENNAI_ZONES as CHENNAI } from '../helpers/fixtures.js';
 const SCOPE_TREE = new URL('../fixtures/scope-tree.geojson', import.meta.url).pathname;
 const SMALL = new URL('../fixtures/roads-small.geojson', import.meta.url).pathname;
 const smallFile = (): unknown => JSON.parse(readFileSync(SMALL, 'utf8'));

@@ -11,6 +11,9 @@ export type Cleanup = Pick<TestContext, 'after'> | { after(fn: () => unknown): v
 
 export type TestNode = CityNode & { admin: Record<string, string> };
 
+/** For tests and benchmarks that make more requests from one address than a node allows. */
+export const NO_RATE_LIMITS = { http: { rateLimit: { enabled: false } } } satisfies DeepPartial<Config>;
+
 /** A node's config on a test database: free ports, silent logs, `overrides` merged one level deep. */
 function testConfig(db: { dataDir: string; databaseUrl?: string | undefined }, overrides: DeepPartial<Config>): Config {
   return {
@@ -19,7 +22,7 @@ function testConfig(db: { dataDir: string; databaseUrl?: string | undefined }, o
     databaseUrl: db.databaseUrl,
     logLevel: 'silent',
     ...overrides,
-    http: { ...DEFAULT_CONFIG.http, port: 0, ...overrides.http },
+    http: { ...DEFAULT_CONFIG.http, port: 0, ...overrides.http, rateLimit: { ...DEFAULT_CONFIG.http.rateLimit, ...overrides.http?.rateLimit } },
     mqtt: { ...DEFAULT_CONFIG.mqtt, port: 0, ...overrides.mqtt },
     ingest: { ...DEFAULT_CONFIG.ingest, ...overrides.ingest },
     actions: { ...DEFAULT_CONFIG.actions, ...overrides.actions },

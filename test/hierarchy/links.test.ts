@@ -9,9 +9,10 @@ import { LinkInbox, type ApplyLinkMessage, type LinkResult } from '../../src/hie
 import { linkRoutes } from '../../src/hierarchy/link-routes.js';
 import { backoffMs, LinkSender, type LinkSenderOptions } from '../../src/hierarchy/link-sender.js';
 import { createHttpApp, type CityApp } from '../../src/http/app.js';
-import { openStore, type Store } from '../../src/store/store.js';
+import type { Store } from '../../src/store/store.js';
 import { installTestPolicy } from '../helpers/policy.js';
-import { createTestDatabase } from '../helpers/store.js';
+import { suiteCleanup } from '../helpers/node.js';
+import { openTestStore } from '../helpers/store.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -25,26 +26,21 @@ import { waitFor } from '../helpers/wait.js';
 const ADMIN_TOKEN = 'adm_links-test-0123456789abcdef';
 const TENANT = 'default';
 
-let shared: Promise<{ child: Store; parent: Store; dispose(): Promise<void> }> | undefined;
-/** The child's and the parent's store (PGlite, or PostgreSQL when DATABASE_URL is set). */
+const fileCleanup = suiteCleanup();
+after(() => fileCleanup.run());
+let shared: Promise<{ child: Store; parent: Store }> | undefined;
+/** The child's and the parent's store (PGlite, or PostgreSQL when DATABASE_URL is set), opened once for the file. */
 function stores(): Promise<{ child: Store; parent: Store }> {
-  shared ??= (async () => {
-    const [c, p] = await Promise.all([createTestDatabase(), createTestDatabase()]);
-    const [child, parent] = await Promise.all([openStore({ databaseUrl: c.databaseUrl, dataDir: c.dataDir }), openStore({ databaseUrl: p.databaseUrl, dataDir: p.dataDir })]);
-    return { child, parent, dispose: async () => void (await Promise.all([child.close().then(() => c.dispose()), parent.close().then(() => p.dispose())])) };
-  })();
+  shared ??= Promise.all([openTestStore(fileCleanup), openTestStore(fileCleanup)]).then(([child, parent]) => ({ child, parent }));
   return shared;
 }
-after(async () => (await shared)?.dispose());
 let nodes = 0;
 
-/** A test's cleanups, run newest first (node:test runs `after` hooks in the order added): a sender stops before its receiver. */
+/** A test's cleanups, run newest first: a sender stops before its receiver. */
 function cleanups(t: TestContext): (fn: () => unknown) => void {
-  const stack: (() => unknown)[] = [];
-  t.after(async () => {
-    for (const fn of stack.reverse()) await fn();
-  });
-  return (fn) => void stack.push(fn);
+  const suite = suiteCleanup();
+  t.after(() => suite.run());
+  return suite.after;
 }
 
 const apply: ApplyLinkMessage = async (trx, message, source) => {

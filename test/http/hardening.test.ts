@@ -35,6 +35,20 @@ test('sign-in attempts are limited per address, separately from the API budget',
   assert.equal((await call(node, 'GET', '/api/v1/decisions', { headers: node.admin })).status, 200);
 });
 
+test('refused callers are counted too: bad keys run out of budget, and refused ingest stops writing dead letters at the limit', async (t) => {
+  const node = await startTestNode(t, { http: { rateLimit: { enabled: true, perMinute: 3, ingestPerMinute: 3, signInPerMinute: 3 } } });
+  const badKey = { authorization: 'Bearer not-a-key-of-this-node' };
+  for (let i = 0; i < 3; i++) assert.equal((await call(node, 'GET', '/api/v1/decisions', { headers: badKey })).status, 401);
+  assert.equal((await call(node, 'GET', '/api/v1/decisions', { headers: badKey })).status, 429, 'the fourth bad key is throttled by address');
+
+  const send = () => call(node, 'POST', '/webhook/traffic-violation-detector-v2', { headers: { 'x-api-key': 'not-a-key-of-this-node' }, body: { x: 1 } });
+  for (let i = 0; i < 3; i++) assert.equal((await send()).status, 401);
+  assert.equal((await send()).status, 429);
+  assert.equal((await send()).status, 429);
+  const letters = (await call(node, 'GET', '/api/v1/dead-letters?code=CITY_ERR_AUTH_KEY_INVALID', { headers: node.admin })).body.dead_letters;
+  assert.equal(letters.length, 3, 'one dead letter per refused request within the budget, none beyond it');
+});
+
 test('security headers on every answer; CORS only for the configured origin', async (t) => {
   const node = await startTestNode(t, { http: { corsOrigins: ['https://ops.city.example'] } });
   const res = await fetch(`${node.url}/healthz`);

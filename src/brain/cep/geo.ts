@@ -1,50 +1,7 @@
-/**
- * Distances at city scale, cheaply: an equirectangular projection scaled by the WGS84 ellipsoid
- * at the pair's mean latitude (the "cheap ruler" idea). Within a few tens of kilometres it agrees
- * with the geodesic to well under 0.1%, at the cost of one cos and one sqrt (no trigonometry per
- * coordinate, no atan2 as in haversine). Windows compare thousands of pairs per second, so this
- * matters more than the last metre.
- */
+// Distances come from the one geodesy module (src/geo/geodesy.ts); the grid below is the CEP's own.
+import { distanceM, metresPerDegreeLat, metresPerDegreeLng } from '../../geo/geodesy.js';
 
-const RAD = Math.PI / 180;
-/** WGS84 semi-major axis (m) and first eccentricity squared. */
-const A = 6_378_137;
-const E2 = 0.006_694_379_990_14;
-
-/** Metres per degree of longitude (kx) at a latitude, on the WGS84 ellipsoid. */
-export function metresPerDegreeLng(lat: number): number {
-  const c = Math.cos(lat * RAD);
-  const w = 1 / Math.sqrt(1 - E2 * (1 - c * c));
-  return RAD * A * w * c;
-}
-
-/** Metres per degree of latitude (ky) at a latitude, on the WGS84 ellipsoid. */
-export function metresPerDegreeLat(lat: number): number {
-  const c = Math.cos(lat * RAD);
-  const w2 = 1 / (1 - E2 * (1 - c * c));
-  return RAD * A * w2 * Math.sqrt(w2) * (1 - E2);
-}
-
-/**
- * Distance in metres between two points (degrees). Accurate to <0.1% up to ~50 km apart; the
- * error grows with distance, not with where on Earth the city is (short of the poles).
- *
- * @example
- *   distanceM(53.55, 9.99, 53.5527, 9.99); // ≈ 300
- */
-export function distanceM(lat1: number, lng1: number, lat2: number, lng2: number): number {
-  const c = Math.cos((lat1 + lat2) * 0.5 * RAD);
-  const w2 = 1 / (1 - E2 * (1 - c * c));
-  const w = Math.sqrt(w2);
-  const kx = RAD * A * w * c;
-  const ky = RAD * A * w * w2 * (1 - E2);
-  let dl = lng2 - lng1;
-  if (dl > 180) dl -= 360;
-  else if (dl < -180) dl += 360;
-  const dx = dl * kx;
-  const dy = (lat2 - lat1) * ky;
-  return Math.sqrt(dx * dx + dy * dy);
-}
+export { distanceM, metresPerDegreeLat, metresPerDegreeLng };
 
 /** Smallest grid cell: below this a cell holds so few events that more cells cost more than they save. */
 const MIN_CELL_M = 25;

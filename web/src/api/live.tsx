@@ -89,3 +89,22 @@ export function useLiveMessages(onMessage: (message: LiveMessage) => void): void
   handler.current = onMessage;
   useEffect(() => subscribe((m) => handler.current(m)), [subscribe]);
 }
+
+/**
+ * Calls `onMissed` when live updates were missed — the stream came back after being lost (it
+ * does not replay), or the node dropped messages for a slow connection — so a view fetches what
+ * it shows again. Not when a view opens on a stream that is already live.
+ */
+export function useResync(onMissed: () => void): void {
+  const { status } = useLive();
+  const handler = useRef(onMissed);
+  handler.current = onMissed;
+  const wasLive = useRef(status === 'live');
+  useEffect(() => {
+    if (status === 'live' && !wasLive.current) handler.current();
+    wasLive.current = status === 'live';
+  }, [status]);
+  useLiveMessages((m) => {
+    if (m.kind === 'dropped') handler.current();
+  });
+}

@@ -1,7 +1,7 @@
 import { useEffect, useRef } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api } from '../../api/client';
-import { useLive, useLiveMessages } from '../../api/live';
+import { useLiveMessages, useResync } from '../../api/live';
 import type { PendingApproval } from '../shared-decision/types';
 
 export const PENDING_KEY = ['approvals', 'pending'] as const;
@@ -21,7 +21,6 @@ export interface PendingResponse {
  */
 export function usePendingApprovals(allLevels: boolean) {
   const queryClient = useQueryClient();
-  const live = useLive();
   const query = useQuery({
     queryKey: [...PENDING_KEY, allLevels],
     queryFn: ({ signal }) => api<PendingResponse>('/api/v1/authority/pending-approvals', { signal, query: { all_levels: allLevels || undefined } }),
@@ -41,14 +40,8 @@ export function usePendingApprovals(allLevels: boolean) {
     }, LIVE_THROTTLE_MS);
   });
 
-  // Whatever happened while the stream was down is in the queue, not in messages we will get:
-  // refetch when it comes back (not when the view opens on a stream that is already live).
-  const status = live.status;
-  const wasLive = useRef(status === 'live');
-  useEffect(() => {
-    if (status === 'live' && !wasLive.current) void queryClient.invalidateQueries({ queryKey: PENDING_KEY });
-    wasLive.current = status === 'live';
-  }, [status, queryClient]);
+  // Whatever happened while updates were missed is in the queue, not in messages we will get.
+  useResync(() => void queryClient.invalidateQueries({ queryKey: PENDING_KEY }));
 
   return query;
 }

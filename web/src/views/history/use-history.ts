@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useInfiniteQuery, useQuery, useQueryClient, type InfiniteData, type QueryKey } from '@tanstack/react-query';
 import { api } from '../../api/client';
-import { useLive, useLiveMessages } from '../../api/live';
+import { useLiveMessages, useResync } from '../../api/live';
 import type { ActionView, DecisionView, LiveMessage } from '../../api/types';
 import type { EventRow } from '../shared-decision/types';
 import { apiQuery, type Filters, type Tab } from './filters';
@@ -110,16 +110,10 @@ export function useLiveNews<Row>(list: List<Row>, idOf: (r: Row) => string, clas
 
   // Updates lost (a reconnect, or a slow connection the node dropped messages for) cannot be
   // counted: the list is fetched again instead.
-  const status = useLive().status;
-  const wasLive = useRef(status === 'live');
-  useEffect(() => {
-    if (status === 'live' && !wasLive.current) void queryClient.invalidateQueries({ queryKey: JSON.parse(listKey) as QueryKey });
-    wasLive.current = status === 'live';
-  }, [status, queryClient, listKey]);
+  useResync(() => void queryClient.invalidateQueries({ queryKey: JSON.parse(listKey) as QueryKey }));
 
   const shown = useMemo(() => new Set(list.rows.map(idOf)), [list.rows, idOf]);
   useLiveMessages((m) => {
-    if (m.kind === 'dropped') return void queryClient.invalidateQueries({ queryKey: list.key });
     const c = classify(m);
     if (!c) return;
     if (shown.has(c.id)) {

@@ -3,7 +3,7 @@ import { useQuery, useQueryClient } from '@tanstack/react-query';
 import type { FeatureCollection } from 'geojson';
 import { api } from '../../api/client';
 import { useZoneCollection } from '../../api/zones';
-import { useLive, useLiveMessages } from '../../api/live';
+import { useLiveMessages, useResync } from '../../api/live';
 import type { DecisionView, LiveMessage, ResourceState } from '../../api/types';
 import { ItemStore, toEventView, type MapItem, type StoredEvent } from './items';
 
@@ -44,7 +44,6 @@ export interface MapData {
  * snapshot per animation frame, so a burst of messages costs one redraw.
  */
 export function useMapData(): MapData {
-  const live = useLive();
   const client = useQueryClient();
 
   // The same query as the other views' zone names: one download per session.
@@ -111,16 +110,11 @@ export function useMapData(): MapData {
     flush();
   });
 
-  // After a lost connection the stream does not replay what was missed: read the pages again.
-  const lost = useRef(false);
-  useEffect(() => {
-    if (live.status === 'reconnecting') lost.current = true;
-    else if (live.status === 'live' && lost.current) {
-      lost.current = false;
-      void client.invalidateQueries({ queryKey: ['map', 'events'] });
-      void client.invalidateQueries({ queryKey: ['map', 'decisions'] });
-    }
-  }, [live.status, client]);
+  // The stream does not replay what was missed: read the pages again.
+  useResync(() => {
+    void client.invalidateQueries({ queryKey: ['map', 'events'] });
+    void client.invalidateQueries({ queryKey: ['map', 'decisions'] });
+  });
 
   const errors: Array<[string, unknown]> = [];
   if (zones.error) errors.push(['zones', zones.error]);

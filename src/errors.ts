@@ -70,6 +70,13 @@ export const ERRORS = {
   ACTION_TARGET_INVALID: { status: 422, message: 'action target {target} is invalid: {reason}' },
   ACTION_TARGET_NOT_FOUND: { status: 404, message: 'action target {target} does not exist' },
   LINK_MESSAGE_INVALID: { status: 422, message: 'link message {index} from {source} is invalid: {reason}; nothing of this batch was applied' },
+  LINK_AUTH_INVALID: { status: 401, message: 'the link credential is not valid ({reason}); the sending node may need to enrol again' },
+  ENROL_TOKEN_INVALID: { status: 401, message: 'the enrolment token is {reason}; ask the parent node\'s admin for a new one (POST /api/v1/layer/enrolments)' },
+  ENROL_MISMATCH: { status: 409, message: 'the enrolment token was issued for {expected}, not {given}' },
+  ENROL_FAILED: { status: 502, message: 'enrolment with the parent at {url} failed: {reason}' },
+  HIERARCHY_INVALID: { status: 422, message: '{reason}' },
+  NODE_UNKNOWN: { status: 404, message: 'no linked node {nodeId}' },
+  DIRECTIVE_NOT_FOUND: { status: 404, message: 'no directive {directiveId} on this node' },
   LINK_DELIVERY_FAILED: { status: 502, message: 'delivery to {destination} at {url} failed: {reason}' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

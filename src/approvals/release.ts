@@ -81,8 +81,14 @@ export async function releaseHeldActions(
 
 /** The facts an internal action needs, read back from the stored decision and its rationale. */
 export function factsOfDecision(d: Selectable<DecisionsTable>, nodeId: string): DecisionFacts {
-  const rationale = (d.rationale ?? {}) as { summary?: unknown; conditions?: Array<{ values?: Record<string, unknown> }> };
+  const rationale = (d.rationale ?? {}) as {
+    summary?: unknown;
+    conditions?: Array<{ values?: Record<string, unknown> }>;
+    matched_events?: Array<{ event_id?: string; event_type?: string; plugin_id?: string; severity?: string | null; confidence?: number | null; timestamp?: string; zone_id?: string | null; location?: { latitude: number; longitude: number } | null }>;
+  };
   const conditions = Array.isArray(rationale.conditions) ? rationale.conditions : [];
+  const first = Array.isArray(rationale.matched_events) ? rationale.matched_events[0] : undefined;
+  const receivedAtMs = d.event_received_at === null ? null : new Date(d.event_received_at).getTime();
   return {
     tenantId: d.tenant_id,
     nodeId,
@@ -96,5 +102,21 @@ export function factsOfDecision(d: Selectable<DecisionsTable>, nodeId: string): 
     eventIds: (d.event_ids as unknown as string[]) ?? [d.event_id],
     values: Object.assign({}, ...conditions.map((c) => c.values ?? {})),
     summary: typeof rationale.summary === 'string' ? rationale.summary : (d.trigger ?? d.rule_id),
+    origin:
+      first?.event_id && receivedAtMs !== null
+        ? {
+            eventId: first.event_id,
+            pluginId: first.plugin_id ?? '',
+            pluginVersion: '',
+            eventType: first.event_type ?? '',
+            severity: first.severity ?? null,
+            confidence: first.confidence ?? null,
+            tsMs: first.timestamp ? Date.parse(first.timestamp) : receivedAtMs,
+            receivedAtMs,
+            zoneId: first.zone_id ?? null,
+            lat: first.location?.latitude ?? null,
+            lng: first.location?.longitude ?? null,
+          }
+        : null,
   };
 }

@@ -5,6 +5,7 @@ import type { ZoneTree } from '../geo/zones.js';
 import { hashApiKey, keyFromHeaders, sameHash } from './api-keys.js';
 import type { AccessTokens } from './access-tokens.js';
 import { ANONYMOUS, actorId, isSuperAdmin, tenantOf, type Principal, type UserPrincipal } from './principal.js';
+import { LINK_HEADER } from '../hierarchy/link-auth.js';
 import { ZoneScope } from './scope.js';
 
 /**
@@ -32,6 +33,8 @@ export const PERMISSIONS = {
   feedback: "export labelled feedback for retraining: tenant admins and that plugin's key",
   manage_users: "manage the tenant's users: tenant admins",
   manage_tenants: 'create tenants and their admins: the super admin',
+  link: 'exchange hierarchy messages (reports, escalations, directives, peer requests): linked nodes, by their signed link credential',
+  command: 'issue directives down the hierarchy and coordinate incidents across zones (seed 001 §4.3, §5.3, §12.3): authorities L2+ and tenant admins',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -62,13 +65,13 @@ declare module 'fastify' {
 
 /** Which roles hold which permission (super admin holds all; tenant and scope checked after). */
 const ROLE_PERMISSIONS: Record<'tenant_admin' | 'operator' | 'citizen', ReadonlySet<Permission>> = {
-  tenant_admin: new Set<Permission>(['signed_in', 'plugin_publish', 'monitor', 'respond', 'override', 'configure', 'configure_rules', 'audit', 'feedback', 'manage_users']),
+  tenant_admin: new Set<Permission>(['signed_in', 'plugin_publish', 'monitor', 'respond', 'override', 'configure', 'configure_rules', 'audit', 'feedback', 'manage_users', 'command']),
   operator: new Set<Permission>(['signed_in', 'monitor', 'respond']),
   citizen: new Set<Permission>(['signed_in']),
 };
 const AUTHORITY_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>(['signed_in', 'monitor', 'respond', 'approve', 'override']);
 /** Permissions an authority gains from a level up (seed 001 §8.3). */
-const AUTHORITY_MIN_LEVEL: Partial<Record<Permission, number>> = { audit: 2, configure_rules: 3 };
+const AUTHORITY_MIN_LEVEL: Partial<Record<Permission, number>> = { audit: 2, configure_rules: 3, command: 2 };
 
 export type Verdict = { allow: true } | { allow: false; error: CityError };
 
@@ -95,8 +98,10 @@ export function decide(principal: Principal, permission: Permission, nodeTenant:
         return principal.pluginId !== null && pluginId === principal.pluginId ? { allow: true } : deny(`device ${principal.deviceId} publishes for ${principal.pluginId ?? 'no plugin'}`);
       }
       return deny('device keys may only send events for their plugin and receive their commands');
+    case 'node':
+      return permission === 'link' ? { allow: true } : deny('a link credential only delivers hierarchy messages');
     case 'user': {
-      if (permission === 'ingest' || permission === 'manage_tenants') return deny(PERMISSIONS[permission]);
+      if (permission === 'ingest' || permission === 'manage_tenants' || permission === 'link') return deny(PERMISSIONS[permission]);
       if (principal.role === 'authority') {
         const min = AUTHORITY_MIN_LEVEL[permission];
         if (AUTHORITY_PERMISSIONS.has(permission)) return { allow: true };
@@ -129,6 +134,8 @@ export interface PolicyDeps {
   keyOwner(keyHash: string): KeyOwner | null;
   accessTokens: AccessTokens;
   zones: () => ZoneTree;
+  /** Verifies another node's link credential (the `X-City-Node` header); absent: links are refused. */
+  links?: { verify(token: string): Promise<Principal> };
 }
 
 /** A JWT has three base64url parts; API keys have none of their dots. */
@@ -141,6 +148,11 @@ const JWT_SHAPE = /^[\w-]+\.[\w-]+\.[\w-]*$/;
  * a wrong token is never silently treated as anonymous.
  */
 export async function authenticate(deps: PolicyDeps, headers: FastifyRequest['headers'], remote: string | null, queryToken: string | null = null): Promise<Principal> {
+  const link = headers[LINK_HEADER];
+  if (typeof link === 'string') {
+    if (!deps.links) throw cityError('LINK_AUTH_INVALID', { reason: 'this node takes no links' });
+    return deps.links.verify(link);
+  }
   const credential = keyFromHeaders(headers) ?? queryToken;
   if (credential === null) return ANONYMOUS;
   if (JWT_SHAPE.test(credential)) {
@@ -206,6 +218,7 @@ export function scopeOf(principal: Principal, zones: ZoneTree): ZoneScope {
     return ZoneScope.subtree(zones, principal.scopeZoneId);
   }
   if (principal.kind === 'device' && principal.zoneId !== null) return ZoneScope.subtree(zones, principal.zoneId);
+  // A node's messages name zones across the tree (a peer's incident, a parent's directive): the link's apply checks what each kind may touch.
   return ZoneScope.ALL;
 }
 

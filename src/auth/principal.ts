@@ -1,4 +1,5 @@
 import type { UserRole } from '../store/schema.js';
+import type { NodePrincipal } from '../hierarchy/link-auth.js';
 
 /** Authority levels (seed 001 §8.3): L1 Local Officer … L5 National Admin. */
 export const AUTHORITY_LEVELS = [1, 2, 3, 4, 5] as const;
@@ -37,7 +38,9 @@ export type Principal =
   | { kind: 'admin_token' }
   | UserPrincipal
   | { kind: 'plugin'; tenantId: string; pluginId: string }
-  | { kind: 'device'; tenantId: string; deviceId: string; pluginId: string | null; zoneId: string | null };
+  | { kind: 'device'; tenantId: string; deviceId: string; pluginId: string | null; zoneId: string | null }
+  /** Another node of the hierarchy: its parent, a child or a peer (src/hierarchy/link-auth.ts). */
+  | NodePrincipal;
 
 export const ANONYMOUS: Principal = { kind: 'anonymous' };
 
@@ -54,6 +57,8 @@ export function actorId(p: Principal): string {
       return `plugin:${p.pluginId}`;
     case 'device':
       return `device:${p.deviceId}`;
+    case 'node':
+      return `node:${p.nodeId}`;
   }
 }
 
@@ -64,6 +69,6 @@ export function isSuperAdmin(p: Principal): boolean {
 /** The tenant a principal belongs to; null for the super admin (all tenants) and anonymous. */
 export function tenantOf(p: Principal): string | null {
   if (p.kind === 'user') return p.role === 'super_admin' ? null : p.tenantId;
-  if (p.kind === 'plugin' || p.kind === 'device') return p.tenantId;
+  if (p.kind === 'plugin' || p.kind === 'device' || p.kind === 'node') return p.tenantId;
   return null;
 }

@@ -29,6 +29,8 @@ export const AGGREGATION_DEFAULTS = {
   maxCatchUpWindows: 96,
   /** Escalated incidents listed in one report; `escalated_incidents_total` has the full count. */
   maxEscalatedListed: 500,
+  /** Resources listed with their position in one report. */
+  maxResourcesListed: 500,
 } as const;
 
 export type AggregationOptions = {
@@ -99,6 +101,12 @@ export interface AggregationReport {
     generated_at: string;
     /** 'live': event counts from the live counters; 'store': counted from the events table. */
     event_counts_from: 'live' | 'store';
+    /**
+     * The response resources and where they are as the window closed (at most
+     * `maxResourcesListed`): what a district dispatches the nearest available one from
+     * (issue 5 §6). Ids and positions of vehicles, never people.
+     */
+    resources?: Array<{ resource_id: string; resource_type: string; status: string; zone_id: string | null; location: { latitude: number; longitude: number } | null }>;
   };
 }
 
@@ -362,7 +370,8 @@ export class AggregationReporter {
 
     const resourceStatus: Record<string, number> = {};
     const resourceTotals: Record<string, number> = {};
-    for (const [type, c] of Object.entries(state.resources({ limit: 0 }).by_type)) {
+    const resourcesNow = state.resources({ limit: this.#o.maxResourcesListed });
+    for (const [type, c] of Object.entries(resourcesNow.by_type)) {
       resourceStatus[`${pluralise(type)}_available`] = c.available;
       resourceTotals[`${pluralise(type)}_total`] = c.total;
     }
@@ -395,6 +404,7 @@ export class AggregationReporter {
         window_end: iso(endMs),
         generated_at: new Date(this.#now()).toISOString(),
         event_counts_from: live ? 'live' : 'store',
+        resources: resourcesNow.items.map((r) => ({ resource_id: r.resource_id, resource_type: r.resource_type, status: r.status, zone_id: r.zone_id, location: r.location })),
       },
     };
 

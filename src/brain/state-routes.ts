@@ -9,7 +9,8 @@ import type { StateStore } from './state-store.js';
 
 export interface StateRouteOptions {
   state: StateStore;
-  reporter: AggregationReporter;
+  /** The node's window reports: a Local Brain's, or a higher layer's merged ones (src/hierarchy/layer-reporter.ts). */
+  reporter: Pick<AggregationReporter, 'list' | 'latest'>;
   zones: ZoneService;
 }
 

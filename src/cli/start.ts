@@ -21,6 +21,10 @@ interface StartFlags {
   simulate?: string;
   role?: string;
   nodeId?: string;
+  zone?: string;
+  parent?: string;
+  enrolToken?: string;
+  advertise?: string;
   logLevel?: string;
 }
 
@@ -43,6 +47,10 @@ export function registerStart(program: Command): void {
     .option('--simulate <eventsPerSecond>', 'simulator rate in demo mode', '20')
     .option('--role <role>', 'local | district | city | state | national')
     .option('--node-id <id>', 'this node\'s id')
+    .option('--zone <zoneId>', 'the zone this node serves (a ward for a local, a district, a city …)')
+    .option('--parent <url>', 'the parent node\'s URL (enrolment needs --enrol-token the first time)')
+    .option('--enrol-token <token>', 'one-time token from the parent (POST /api/v1/layer/enrolments there)')
+    .option('--advertise <url>', 'the URL the parent and peers reach this node at (default: its listen address)')
     .option('--log-level <level>', 'fatal | error | warn | info | debug | trace | silent')
     .addHelpText('after', '\nEnvironment: DATABASE_URL (use PostgreSQL), CITY_DATA_DIR, CITY_HTTP_PORT, CITY_MQTT_PORT, CITY_ADMIN_TOKEN, …')
     .action(async (flags: StartFlags) => {
@@ -70,6 +78,10 @@ async function runStart(flags: StartFlags): Promise<void> {
         demo: flags.demo,
         role: flags.role,
         nodeId: flags.nodeId,
+        'hierarchy.zoneId': flags.zone,
+        'hierarchy.parentUrl': flags.parent,
+        'hierarchy.enrolToken': flags.enrolToken,
+        'hierarchy.advertiseUrl': flags.advertise,
         logLevel: flags.logLevel,
       },
     });

@@ -41,6 +41,8 @@ export const ConfigSchema = Type.Object(
       corsOrigins: Type.Array(Type.String({ pattern: '^https?://[^/]+$' })),
       /** The dashboard's build folder served at `/`; absent = the one built from web/ (web/dist). */
       dashboardDir: Type.Optional(Type.String({ minLength: 1 })),
+      /** Serve HTTPS with this certificate and key (PEM files): links between nodes then use TLS. */
+      tls: Type.Optional(Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, STRICT)),
       /** Requests per minute, per signed-in user or key (per address when anonymous). */
       rateLimit: Type.Object({
         enabled: Type.Boolean(),
@@ -78,8 +80,35 @@ export const ConfigSchema = Type.Object(
     brain: Type.Object({
       /** Aggregation report window (seed 001 §3.4: 15 minutes). */
       reportWindowMs: Type.Integer({ minimum: 1000, maximum: 86_400_000 }),
+      /** Wait after a window's end before building its report (events and decisions of its last moments get in). */
+      reportSettleMs: Type.Integer({ minimum: 0, maximum: 600_000 }),
       /** Correlation windows: at most this many events per rule role (oldest evicted first). */
       maxWindowEntries: Type.Integer({ minimum: 100, maximum: 10_000_000 }),
+    }, STRICT),
+    /** The node's place in the hierarchy (issue 5; seed 001 §1, §7, §12.3). */
+    hierarchy: Type.Object({
+      /** The zone this node serves (a ward for a local, a district …); absent: the whole zone tree. */
+      zoneId: Type.Optional(Type.String({ minLength: 1 })),
+      /** The parent node's URL (`--parent`); once enrolled it is remembered. */
+      parentUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+      /** The one-time token the parent issued (POST /api/v1/layer/enrolments on the parent). */
+      enrolToken: Type.Optional(Type.String({ minLength: 10 })),
+      /** The URL the parent and peers reach this node at; default: the address it listens on. */
+      advertiseUrl: Type.Optional(Type.String({ pattern: '^https?://' })),
+      /** A CA certificate (PEM) that signed the other nodes' TLS certificates. */
+      caFile: Type.Optional(Type.String({ minLength: 1 })),
+      /** Escalations from children at or above this severity go on up at once. */
+      forwardSeverity: Type.String({ minLength: 1 }),
+      /** A higher layer merges a window's child reports this long after the window ends. */
+      reportGraceMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
+      link: Type.Object({
+        batchSize: Type.Integer({ minimum: 1, maximum: 10_000 }),
+        requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 600_000 }),
+        /** An idle link looks at its outbox this often even without a poke. */
+        idlePollMs: Type.Integer({ minimum: 10, maximum: 600_000 }),
+        backoffBaseMs: Type.Integer({ minimum: 1, maximum: 600_000 }),
+        backoffMaxMs: Type.Integer({ minimum: 1, maximum: 3_600_000 }),
+      }, STRICT),
     }, STRICT),
     actions: Type.Object({
       /** Actuator and channel calls in flight at once. */
@@ -155,7 +184,12 @@ export const DEFAULT_CONFIG: Config = {
     deadLetterMaxBytes: 1024 * 1024,
     workers: -1,
   },
-  brain: { reportWindowMs: 15 * 60_000, maxWindowEntries: 100_000 },
+  brain: { reportWindowMs: 15 * 60_000, reportSettleMs: 5_000, maxWindowEntries: 100_000 },
+  hierarchy: {
+    forwardSeverity: 'critical',
+    reportGraceMs: 10_000,
+    link: { batchSize: 100, requestTimeoutMs: 10_000, idlePollMs: 5_000, backoffBaseMs: 500, backoffMaxMs: 30_000 },
+  },
   actions: { concurrency: 16, retryBaseDelayMs: 1000, retryMaxDelayMs: 60_000, targets: {} },
   auth: {
     accessTokenTtlS: 3600,
@@ -181,6 +215,11 @@ export const ENV_SETTINGS: Record<string, string> = {
   CITY_DATA_DIR: 'dataDir',
   CITY_ROLE: 'role',
   CITY_NODE_ID: 'nodeId',
+  CITY_ZONE: 'hierarchy.zoneId',
+  CITY_PARENT_URL: 'hierarchy.parentUrl',
+  CITY_ENROL_TOKEN: 'hierarchy.enrolToken',
+  CITY_ADVERTISE_URL: 'hierarchy.advertiseUrl',
+  CITY_REPORT_WINDOW_MS: 'brain.reportWindowMs',
   CITY_TENANT: 'tenantId',
   CITY_ZONES_FILE: 'zonesFile',
   CITY_ROADS_FILE: 'roadsFile',

@@ -4,7 +4,7 @@ import type { ActionsTable, ApprovalRequestsTable, AuditLogTable, DecisionsTable
 import { severityRank } from '../events/severity.js';
 import { approvalType, durationWords, failSafeOutcomeOf, type ApprovalsConfig, type FailSafeTimerPayload } from '../approvals/types.js';
 import { escalationDelayMs, failSafeOutcome } from './action-triggers.js';
-import type { ActionSpec, ActionStatus, ActionView, ApprovalStatus, DecisionView, RuleMatch } from './types.js';
+import type { ActionSpec, ActionStatus, ActionView, ApprovalStatus, DecisionView, EventSummary, RuleMatch } from './types.js';
 
 /**
  * Turns a rule match into the rows of one decision (seed 001 §10.1), written in one transaction
@@ -62,6 +62,12 @@ export interface DecisionFacts {
   lat: number | null;
   lng: number | null;
   eventIds: string[];
+  /**
+   * The event that set the decision off — at a higher layer, the L1 event behind the escalation.
+   * Escalations carry it up (never its payload: only the envelope, seed 001 §1.2 data sovereignty)
+   * so each layer's decision latency is measured from the first receipt.
+   */
+  origin: EventSummary | null;
   /** The values the rule's conditions read, merged. */
   values: Record<string, unknown>;
   summary: string;
@@ -268,10 +274,16 @@ export function runInternalAction(
         event_ids: facts.eventIds,
         summary: facts.summary,
         escalated_at: new Date(nowMs).toISOString(),
+        origin_event: facts.origin,
       }),
     },
     result: `queued for ${target} as outbox message ${messageId}`,
   };
+}
+
+/** The envelope only: the role and any other fields stay behind. */
+function originOf(e: EventSummary): EventSummary {
+  return { eventId: e.eventId, pluginId: e.pluginId, pluginVersion: e.pluginVersion, eventType: e.eventType, severity: e.severity, confidence: e.confidence, tsMs: e.tsMs, receivedAtMs: e.receivedAtMs, zoneId: e.zoneId, lat: e.lat, lng: e.lng };
 }
 
 function factsOfMatch(match: RuleMatch, decisionId: string, ctx: PlanContext): DecisionFacts {
@@ -286,6 +298,7 @@ function factsOfMatch(match: RuleMatch, decisionId: string, ctx: PlanContext): D
     lat: match.lat,
     lng: match.lng,
     eventIds: match.events.map((e) => e.eventId),
+    origin: match.events[0] ? originOf(match.events[0]) : null,
     values: Object.assign({}, ...match.conditions.map((c) => c.values)),
     summary: match.explanation,
   };

@@ -56,7 +56,8 @@ export interface ResourceUpdate {
   status: string;
 }
 
-export type RuleKind = 'action_trigger' | 'correlation' | 'sequence' | 'count' | 'absence';
+/** `escalation` and `directive`: decisions a layer makes on what its children escalate and its parent directs (src/hierarchy). */
+export type RuleKind = 'action_trigger' | 'correlation' | 'sequence' | 'count' | 'absence' | 'escalation' | 'directive';
 
 /** One local action as written in a rule or action definition, e.g. { type: 'log_event', database: 'violations_db' }. */
 export interface ActionSpec {

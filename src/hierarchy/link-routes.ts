@@ -1,15 +1,16 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import type { RoutePolicy } from '../auth/policy.js';
-import { MAX_KIND_LENGTH, MAX_MESSAGE_ID_LENGTH, type ApplyLinkMessage, type LinkInbox } from './inbox.js';
+import { cityError } from '../errors.js';
+import { MAX_KIND_LENGTH, MAX_MESSAGE_ID_LENGTH, type LinkMessage, type LinkResult } from './inbox.js';
 import { LINK_MESSAGES_PATH } from './link-sender.js';
 
 /** A batch of 100 reports of a few kB each fits many times over; a runaway sender does not. */
 export const LINK_BODY_LIMIT_BYTES = 4 * 1024 * 1024;
 
 export interface LinkRouteOptions {
-  inbox: LinkInbox;
-  apply: ApplyLinkMessage;
+  /** Applies one batch from `fromNode` (src/hierarchy/hierarchy.ts: the inbox with the node's handlers). */
+  receive: (fromNode: string, messages: readonly LinkMessage[]) => Promise<LinkResult[]>;
   /**
    * The route's authorization (`requires(…)` from src/auth/policy.ts). Passed in rather than
    * chosen here: which credential a link presents comes with enrolment (issue 5 §1).
@@ -41,7 +42,7 @@ const LinkResults = Type.Object({
  * of it was applied and the sender resends it as is.
  *
  * @example
- *   await app.register(linkRoutes, { inbox, apply, policy: requires('…') });
+ *   await app.register(linkRoutes, { receive: (from, messages) => hierarchy.receive(from, messages), policy: requires('link') });
  *   // POST /api/v1/layer/messages { from_node: 'local-7', messages: [{ message_id: 'm1', kind: 'escalation', seq: 41, payload: {…} }] }
  *   // → 200 { results: [{ message_id: 'm1', status: 'applied' }] }
  */
@@ -59,6 +60,13 @@ export async function linkRoutes(app: FastifyInstance, opts: LinkRouteOptions): 
       },
       config: opts.policy,
     },
-    async (request) => ({ results: await opts.inbox.receive(request.body.from_node, request.body.messages, opts.apply) }),
+    async (request) => {
+      // A node speaks for itself only: its signed credential names it (the admin token may replay for any node).
+      const principal = request.principal;
+      if (principal.kind === 'node' && principal.nodeId !== request.body.from_node) {
+        throw cityError('LINK_AUTH_INVALID', { reason: `the credential is ${principal.nodeId}'s, the batch claims to be from ${request.body.from_node}` });
+      }
+      return { results: await opts.receive(request.body.from_node, request.body.messages) };
+    },
   );
 }

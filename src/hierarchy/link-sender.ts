@@ -22,7 +22,7 @@ export interface LinkSenderOptions {
   /** The receiver's base URL, read before every attempt (it may move); null: not known yet. */
   url: () => string | null;
   /** Headers for every request (the link credential, once enrolment issues one). */
-  headers?: () => Record<string, string>;
+  headers?: () => Record<string, string> | Promise<Record<string, string>>;
   batchSize?: number;
   backoff?: Partial<LinkBackoff>;
   requestTimeoutMs?: number;
@@ -244,7 +244,7 @@ export class LinkSender {
     try {
       response = await this.#fetch(target, {
         method: 'POST',
-        headers: { ...this.#opts.headers?.(), 'content-type': 'application/json' },
+        headers: { ...(await this.#opts.headers?.()), 'content-type': 'application/json' },
         body: encodeBatch(this.#opts.nodeId, rows),
         signal: AbortSignal.any([this.#stop.signal, timeout]),
       });

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { requires } from '../auth/policy.js';
 import type { ZoneTree } from '../geo/zones.js';
 import type { Database } from '../store/schema.js';
+import type { Hierarchy, LinkHealth } from './hierarchy.js';
 
 export interface TopologyRouteOptions {
   db: Kysely<Database>;
@@ -16,16 +17,17 @@ export interface TopologyRouteOptions {
   startedAt: Date;
   /** Read per request: the zone tree can be replaced while the node runs (PUT /api/v1/zones). */
   zones: () => ZoneTree;
+  /** The node's links; absent: the node stands alone (tests of the route itself). */
+  hierarchy?: Hierarchy;
 }
 
-/** Link health between two nodes, as the hierarchy will report it. */
-export interface TopologyLink {
-  state: 'up' | 'down' | 'degraded';
-  lag_ms: number | null;
-  outbox_depth: number;
-  last_seen_at: string | null;
-  last_report_at: string | null;
-}
+/**
+ * Link health between two nodes. For this node's own links: the sender's state and outbox
+ * (`degraded`: failing now after having delivered before), when the other end was last heard
+ * from, its last report. For links further down (a child's children) only what the child's
+ * last report says: `up` when that child heard from them in the window, else `down`.
+ */
+export type TopologyLink = Omit<LinkHealth, 'outbox_depth'> & { outbox_depth: number | null };
 
 /**
  * One node of the tree. `children` entries will be filled by the hierarchy (a later issue) as
@@ -57,8 +59,9 @@ export interface TopologyChild {
  */
 export interface Topology {
   node: { node_id: string; role: string; zone_id: string | null; zone_name: string | null; version: string; store: string; started_at: string; status: 'ok' };
-  parent: null | { node_id: string; role: string; zone_id: string | null; zone_name: string | null; link: TopologyLink };
+  parent: null | { node_id: string; role: string; zone_id: string | null; zone_name: string | null; url: string | null; link: TopologyLink };
   children: TopologyChild[];
+  peers: Array<{ node_id: string; role: string; zone_id: string | null; zone_name: string | null; link: TopologyLink }>;
   uplink: { outbox_pending: number; oldest_pending_at: string | null };
 }
 
@@ -87,12 +90,48 @@ export async function topologyRoutes(app: FastifyInstance, opts: TopologyRouteOp
           started_at: opts.startedAt.toISOString(),
           status: 'ok',
         },
-        parent: null,
-        children: [],
+        ...(await linkedNodes(opts)),
         uplink: await pendingUplink(opts.db, opts.tenantId),
       };
     },
   );
+}
+
+async function linkedNodes(opts: TopologyRouteOptions): Promise<Pick<Topology, 'parent' | 'children' | 'peers'>> {
+  const h = opts.hierarchy;
+  if (!h) return { parent: null, children: [], peers: [] };
+  const tree = opts.zones();
+  const zoneName = (id: string | null): string | null => (id !== null && tree.has(id) ? tree.get(id).name : null);
+  const parentNode = h.links.parent();
+  const uplink = h.uplinkStatus();
+  const parent: Topology['parent'] = parentNode
+    ? { node_id: parentNode.node_id, role: parentNode.role, zone_id: parentNode.zone_id, zone_name: zoneName(parentNode.zone_id), url: parentNode.url, link: await h.linkHealth('parent', parentNode.node_id) }
+    : uplink.state === 'not_enrolled'
+      ? { node_id: '(not enrolled)', role: 'unknown', zone_id: null, zone_name: null, url: null, link: await h.linkHealth('parent', null) }
+      : null;
+  const children: TopologyChild[] = [];
+  for (const c of h.links.active('child')) {
+    children.push({ node_id: c.node_id, role: c.role, zone_id: c.zone_id, zone_name: zoneName(c.zone_id), link: await h.linkHealth(c.node_id, c.node_id), children: await grandchildren(h, c.node_id, zoneName) });
+  }
+  const peers: Topology['peers'] = [];
+  for (const p of h.links.active('peer')) peers.push({ node_id: p.node_id, role: p.role, zone_id: p.zone_id, zone_name: zoneName(p.zone_id), link: await h.linkHealth(p.node_id, p.node_id) });
+  return { parent, children, peers };
+}
+
+/** A child's own children, as its latest report lists them (recursively through the reports' child lines). */
+async function grandchildren(h: Hierarchy, childId: string, zoneName: (id: string | null) => string | null): Promise<TopologyChild[]> {
+  if (!h.reporter) return [];
+  const [latest] = await h.reporter.childReports({ limit: 1, source: childId });
+  const body = latest && 'layer_report' in latest.report ? latest.report.layer_report : null;
+  if (!body) return [];
+  return body.children.map((line) => ({
+    node_id: line.node_id,
+    role: line.role,
+    zone_id: line.zone_id,
+    zone_name: line.zone_name ?? zoneName(line.zone_id),
+    link: { state: line.reported ? 'up' : 'down', lag_ms: null, outbox_depth: null, last_seen_at: null, last_report_at: line.reported ? body.window_end : null, last_error: null },
+    children: [],
+  }));
 }
 
 /** The configured zone, else the tree's root when there is exactly one (the node holds the whole tree). */

@@ -8,6 +8,8 @@ import { CityError, cityError } from '../errors.js';
 export type CityApp = FastifyInstance;
 
 export interface HttpAppOptions {
+  /** Serve HTTPS with this certificate and key (config http.tls). */
+  https?: { cert: Buffer; key: Buffer };
   logger: Logger;
   /** Body limit for ordinary JSON routes (ingest routes read raw bodies with their own limit). */
   jsonBodyLimitBytes: number;
@@ -25,6 +27,7 @@ export interface HttpAppOptions {
  */
 export async function createHttpApp(options: HttpAppOptions): Promise<CityApp> {
   const app = Fastify({
+    ...(options.https ? { https: options.https } : {}),
     loggerInstance: options.logger,
     bodyLimit: options.jsonBodyLimitBytes,
     // Per-request log lines would cost more than the request at 100k events/s; metrics cover it.

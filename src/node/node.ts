@@ -6,7 +6,7 @@ import websocket from '@fastify/websocket';
 import { createWebSocketStream } from 'ws';
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import { CityError } from '../errors.js';
+import { CityError, cityError } from '../errors.js';
 import { installPolicy, type KeyOwner, type PolicyDeps, type RouteEntry } from '../auth/policy.js';
 import { AccessTokens } from '../auth/access-tokens.js';
 import { AuditLog } from '../auth/audit.js';
@@ -61,6 +61,11 @@ import { overrideRoutes } from '../overrides/routes.js';
 import { SuspensionIndex } from '../overrides/suspension-index.js';
 import { Suspensions } from '../overrides/suspensions.js';
 import { topologyRoutes } from '../hierarchy/topology.js';
+import { Hierarchy } from '../hierarchy/hierarchy.js';
+import { LinkAuth } from '../hierarchy/link-auth.js';
+import { linkFetch } from '../hierarchy/link-http.js';
+import { layerRoutes } from '../hierarchy/layer-routes.js';
+import { layerFunctionRoutes } from '../hierarchy/layer-function-routes.js';
 
 /** The seed's deciding_layer names (seed 001 §10.1 "LOCAL, DISTRICT, CITY, etc."). */
 const LAYER_NAMES = { local: 'LOCAL', district: 'DISTRICT', city: 'CITY', state: 'STATE', national: 'NATIONAL' } as const;
@@ -106,6 +111,9 @@ export interface CityNode {
   readonly approvals: ApprovalService;
   readonly devices: Devices;
   readonly suspensions: Suspensions;
+  readonly roads: RoadService;
+  /** The node's links and what flows over them (parent, children, peers). */
+  readonly hierarchy: Hierarchy;
   close(): Promise<void>;
 }
 
@@ -141,6 +149,10 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     await zones.replace(await loadZoneFile(zonesFile));
     log.info({ zones: zones.tree.size, file: zonesFile }, config.zonesFile ? 'zones loaded' : 'no zones configured: loaded the Chennai demo city (use --zones for your own)');
   }
+  const hierarchyZone = config.hierarchy.zoneId ?? null;
+  if (hierarchyZone !== null && !zones.tree.has(hierarchyZone)) {
+    throw cityError('CONFIG_INVALID', { setting: 'hierarchy.zoneId', reason: `zone ${hierarchyZone} is not in the zone tree (${zones.tree.size} zones; list them at GET /api/v1/zones)` });
+  }
   // Roads after zones: their edges are tagged with zones, and without a road file they are derived from the wards.
   const roads = await RoadService.load(db, config.tenantId, zones, log, config.roadsFile ? { doc: await readRoadFile(config.roadsFile), source: config.roadsFile } : undefined);
 
@@ -172,6 +184,8 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   const targets = await ActionTargets.load(db, config.tenantId);
   await targets.seed(config.actions.targets);
   let mqtt: MqttBroker | null = null;
+  /** Set once the decision writer exists (the hierarchy submits its decisions through it). */
+  let hierarchy: Hierarchy | undefined;
   // Suspensions (manual override) are known before the dispatcher starts: at start it resumes
   // pending actions, and those of a suspended rule, plugin or zone must keep waiting.
   const suspensionIndex = await SuspensionIndex.load(db, config.tenantId, () => zones.tree);
@@ -183,7 +197,10 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     targets,
     publishMqtt: config.mqtt.enabled ? (topic, payload, qos) => (mqtt ? mqtt.publish(topic, payload, qos) : Promise.reject(new Error('the MQTT broker is not running yet'))) : null,
     onUpdate: (action, zoneId) => {
-      if (action.status === 'COMPLETED' || action.status === 'FAILED' || action.status === 'CANCELLED') metrics.actionsFinished.inc({ type: action.type, status: action.status });
+      if (action.status === 'COMPLETED' || action.status === 'FAILED' || action.status === 'CANCELLED') {
+        metrics.actionsFinished.inc({ type: action.type, status: action.status });
+        hierarchy?.actionChanged(action.decision_id);
+      }
       bus.publish({ kind: 'action', action, zone_id: zoneId });
     },
     log,
@@ -212,6 +229,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
       metrics.decisionsMade.inc({ kind: view.rule.kind, severity: view.severity ?? 'none' });
       if (view.latency_ms !== null) metrics.decisionLatency.observe(view.latency_ms / 1000);
       bus.publish({ kind: 'decision', decision: view });
+      hierarchy?.decided(view);
       if (dispatch.length > 0) void dispatcher.enqueue(dispatch);
       if (firstTimerAtMs !== null) timers.poke(firstTimerAtMs);
     },
@@ -229,7 +247,32 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     wantsEvents: () => live.wantsEvents(),
     log,
   });
-  const reporter = new AggregationReporter({ db, tenantId: config.tenantId, nodeId: config.nodeId, state, windowMs: config.brain.reportWindowMs, log });
+  const reporter = new AggregationReporter({ db, tenantId: config.tenantId, nodeId: config.nodeId, state, windowMs: config.brain.reportWindowMs, settleMs: config.brain.reportSettleMs, log });
+  // The hierarchy (issue 5): links to the parent, children and peers. Built here because
+  // decisions and actions report to it; started once the HTTP server listens (its URL is
+  // what the parent and peers are told).
+  const links = await LinkAuth.load({ db, tenantId: config.tenantId, nodeId: config.nodeId });
+  let listenUrl = '';
+  const { link } = config.hierarchy;
+  hierarchy = new Hierarchy({
+    db,
+    tenantId: config.tenantId,
+    nodeId: config.nodeId,
+    role: config.role,
+    zoneId: hierarchyZone,
+    zones,
+    links,
+    parentUrl: config.hierarchy.parentUrl ?? null,
+    enrolToken: config.hierarchy.enrolToken ?? null,
+    advertiseUrl: () => config.hierarchy.advertiseUrl ?? listenUrl,
+    fetch: linkFetch(config.hierarchy.caFile ? await readFile(config.hierarchy.caFile) : null),
+    sender: { batchSize: link.batchSize, requestTimeoutMs: link.requestTimeoutMs, idlePollMs: link.idlePollMs, backoff: { baseMs: link.backoffBaseMs, maxMs: link.backoffMaxMs, jitter: true } },
+    windowMs: config.brain.reportWindowMs,
+    reportGraceMs: config.hierarchy.reportGraceMs,
+    escalation: { forwardSeverity: config.hierarchy.forwardSeverity },
+    submit: (matches) => decisions.submit(matches),
+    log,
+  });
   /** Publishes a decision again after it changed outside the writer (a fail-safe fired). */
   const publishDecision = async (decisionId: string): Promise<void> => {
     const row = await db.selectFrom('decisions').selectAll().where('decision_id', '=', decisionId).executeTakeFirst();
@@ -256,7 +299,9 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   closers.push(() => timers.close());
   // The reporter's catch-up (windows missed while the node was down, counted from the store)
   // can scan many events; it runs beside the node rather than delaying its start. close() waits for it.
-  void reporter.start().catch((err) => log.error({ err }, 'aggregation reports could not start'));
+  // A higher layer's window report is the merge of its children's (the LayerReporter); a Local
+  // Brain's is built from its events. One report per window goes up, never both.
+  if (config.role === 'local') void reporter.start().catch((err) => log.error({ err }, 'aggregation reports could not start'));
   closers.push(() => reporter.close());
   let accepting = true;
 
@@ -275,14 +320,16 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     keyOwner,
     accessTokens,
     zones: () => zones.tree,
+    links,
   };
 
   let routes: RouteEntry[] = [];
-  const app = await createHttpApp({ logger: log, jsonBodyLimitBytes: 4 * 1024 * 1024, version: VERSION, beforeRoutes: (bare) => (routes = installPolicy(bare, policy)) });
+  const tls = config.http.tls ? { cert: await readFile(config.http.tls.certFile), key: await readFile(config.http.tls.keyFile) } : undefined;
+  const app = await createHttpApp({ logger: log, jsonBodyLimitBytes: 4 * 1024 * 1024, version: VERSION, https: tls, beforeRoutes: (bare) => (routes = installPolicy(bare, policy)) });
   await installHardening(app, config.http);
   await app.register(opsRoutes, {
     metrics,
-    info: () => ({ node_id: config.nodeId, role: config.role, version: VERSION, store: store.kind }),
+    info: () => ({ node_id: config.nodeId, role: config.role, zone_id: hierarchyZone, version: VERSION, store: store.kind, uplink: hierarchy!.uplinkStatus() }),
     readiness: async () => {
       if (!accepting) return 'shutting down';
       try {
@@ -316,7 +363,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     targets,
     onChange: (what, name, request) => audit.recordSoon({ actor: request.principal, action: what, target: { kind: 'action_target', id: name }, remote: request.ip }),
   });
-  await app.register(stateRoutes, { state, reporter, zones });
+  await app.register(stateRoutes, { state, reporter: hierarchy.reporter ?? reporter, zones });
   await app.register(auditRoutes, { db, tenantId: config.tenantId });
   await app.register(websocket, { options: { maxPayload: config.ingest.maxBodyBytes } });
   await app.register(liveStreamRoutes, { hub: live });
@@ -358,14 +405,19 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   await app.register(overrideRoutes, { suspensions, zones: () => zones.tree, rules, registry });
   // Roads (the map's layer and routing), the node tree, and the dashboard's own files at `/`.
   await app.register(roadRoutes, { roads: () => roads.network, replace: (doc) => roads.replace(doc), zones: () => zones.tree, audit, maxRoadFileBytes: 64 * 1024 * 1024 });
-  await app.register(topologyRoutes, { db, tenantId: config.tenantId, nodeId: config.nodeId, role: config.role, zoneId: null, version: VERSION, store: store.kind, startedAt: new Date(), zones: () => zones.tree });
+  await app.register(topologyRoutes, { db, tenantId: config.tenantId, nodeId: config.nodeId, role: config.role, zoneId: hierarchyZone, version: VERSION, store: store.kind, startedAt: new Date(), zones: () => zones.tree, hierarchy });
+  await app.register(layerRoutes, { hierarchy, db, tenantId: config.tenantId, nodeId: config.nodeId, audit });
+  await app.register(layerFunctionRoutes, { hierarchy, db, tenantId: config.tenantId, nodeId: config.nodeId, role: config.role, zoneId: hierarchyZone, zones, roads: () => roads.network, audit, log });
   await app.register(webAppRoutes, { distDir: config.http.dashboardDir ? resolve(config.http.dashboardDir) : WEB_DIST_DIR });
 
   await app.listen({ host: config.http.host, port: config.http.port });
   closers.push(() => app.close());
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
+  listenUrl = url;
+  await hierarchy.start();
+  closers.push(() => hierarchy!.close());
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -377,6 +429,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
       await Promise.race([app.close(), sleep(config.shutdownTimeoutMs)]);
       if (mqtt) await Promise.race([mqtt.close(), sleep(config.shutdownTimeoutMs)]);
       await committer.close();
+      await hierarchy!.close();
       await brain.close();
       await dispatcher.close();
       await timers.close();
@@ -420,6 +473,8 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     approvals,
     devices,
     suspensions,
+    roads,
+    hierarchy,
     close,
   };
 }

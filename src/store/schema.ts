@@ -418,6 +418,105 @@ export interface FeedbackTable {
   created_at: DefaultTimestamp;
 }
 
+/** A node this node links with: its parent, a child or a peer (migration 0006). */
+export interface HierarchyNodesTable {
+  tenant_id: string;
+  node_id: string;
+  relation: 'parent' | 'child' | 'peer';
+  role: string;
+  zone_id: string | null;
+  url: string | null;
+  /** The node's Ed25519 public key as a JWK. */
+  public_key: Json<Record<string, unknown>>;
+  enrolled_at: DefaultTimestamp;
+  updated_at: DefaultTimestamp;
+  revoked_at: Timestamp | null;
+}
+
+export interface EnrolmentTokensTable {
+  token_hash: string;
+  tenant_id: string;
+  node_id: string;
+  role: string;
+  zone_id: string | null;
+  created_by: string;
+  created_at: DefaultTimestamp;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
+}
+
+export interface ChildReportsTable {
+  tenant_id: string;
+  source_node: string;
+  report_id: string;
+  window_start: Timestamp;
+  window_end: Timestamp;
+  revision: ColumnType<number, number | undefined, number>;
+  report: Json<Record<string, unknown>>;
+  received_at: DefaultTimestamp;
+}
+
+export interface LayerEscalationsTable {
+  tenant_id: string;
+  source_node: string;
+  incident_id: string;
+  message_id: string;
+  severity: string | null;
+  payload: Json<Record<string, unknown>>;
+  received_at: DefaultTimestamp;
+  decision_id: string | null;
+}
+
+export interface DirectivesTable {
+  directive_id: string;
+  tenant_id: string;
+  origin_node: string;
+  /** The parent it came from; null when issued at this node. */
+  received_from: string | null;
+  name: string;
+  scope_zone_id: string | null;
+  payload: Json<Record<string, unknown>>;
+  issued_at: Timestamp;
+  received_at: DefaultTimestamp;
+  /** The decision that executed it here, when this node executed it. */
+  decision_id: string | null;
+}
+
+export interface DirectiveStatusTable {
+  tenant_id: string;
+  directive_id: string;
+  node_id: string;
+  parent_node: string | null;
+  role: string | null;
+  zone_id: string | null;
+  status: string;
+  detail: Json<Record<string, unknown>> | null;
+  updated_at: DefaultTimestamp;
+}
+
+export interface PeerMessagesTable {
+  message_id: string;
+  tenant_id: string;
+  peer_node: string;
+  direction: 'in' | 'out';
+  kind: string;
+  in_reply_to: string | null;
+  payload: Json<Record<string, unknown>>;
+  created_at: DefaultTimestamp;
+}
+
+export interface EocIncidentsTable {
+  incident_id: string;
+  tenant_id: string;
+  kind: string;
+  severity: string;
+  status: 'active' | 'closed';
+  activated_by: string;
+  activated_at: DefaultTimestamp;
+  closed_at: Timestamp | null;
+  details: Json<Record<string, unknown>>;
+}
+
 export interface Database {
   node_secrets: NodeSecretsTable;
   tenants: TenantsTable;
@@ -436,6 +535,14 @@ export interface Database {
   outbox: OutboxTable;
   link_inbox: LinkInboxTable;
   link_inbox_sources: LinkInboxSourcesTable;
+  hierarchy_nodes: HierarchyNodesTable;
+  enrolment_tokens: EnrolmentTokensTable;
+  child_reports: ChildReportsTable;
+  layer_escalations: LayerEscalationsTable;
+  directives: DirectivesTable;
+  directive_status: DirectiveStatusTable;
+  peer_messages: PeerMessagesTable;
+  eoc_incidents: EocIncidentsTable;
   timers: TimersTable;
   aggregation_reports: AggregationReportsTable;
   resources: ResourcesTable;

@@ -74,6 +74,9 @@ const GRANTS: Record<Permission, readonly PrincipalName[]> = {
   feedback: ['plugin key', 'tenant admin', 'admin token'],
   manage_users: ['tenant admin', 'admin token'],
   manage_tenants: ['admin token'],
+  // Node principals (a signed link credential) hold it; of the principals here only the super admin does.
+  link: ['admin token'],
+  command: [...atLeast(2), 'tenant admin', 'admin token'],
 };
 
 interface RouteRow {
@@ -107,6 +110,27 @@ const ROUTES: Record<string, RouteRow> = {
   'GET /api/v1/roads/route': { permission: 'monitor', path: '/api/v1/roads/route?from_lat=13.005&from_lng=80.205&to_lat=13.005&to_lng=80.225' },
   'PUT /api/v1/roads': { permission: 'configure', body: { type: 'FeatureCollection', features: 'not an array' } },
   'GET /api/v1/topology': { permission: 'monitor' },
+  // The hierarchy (issue 5): bodies that fail validation (400) or name nothing (404/422) exercise the policy without side effects.
+  'POST /api/v1/layer/messages': { permission: 'link', body: { from_node: '', messages: [] } },
+  'POST /api/v1/layer/enrolments': { permission: 'configure', body: {} },
+  'GET /api/v1/layer/enrolments': { permission: 'configure' },
+  'POST /api/v1/layer/enrol': { permission: 'public', body: {} },
+  'GET /api/v1/layer/nodes': { permission: 'monitor' },
+  'DELETE /api/v1/layer/nodes/:nodeId': { permission: 'configure', path: '/api/v1/layer/nodes/matrix-missing' },
+  'POST /api/v1/layer/command': { permission: 'command', body: {} },
+  'GET /api/v1/layer/directives': { permission: 'monitor' },
+  'GET /api/v1/layer/directives/:directiveId': { permission: 'monitor', path: '/api/v1/layer/directives/matrix-missing' },
+  'POST /api/v1/layer/escalate': { permission: 'respond', body: {} },
+  'GET /api/v1/layer/child-reports': { permission: 'monitor' },
+  'POST /api/v1/layer/resource-requests': { permission: 'command', body: {} },
+  'POST /api/v1/layer/handovers': { permission: 'command', body: {} },
+  'GET /api/v1/layer/peer-messages': { permission: 'monitor' },
+  'POST /api/v1/layer/emergency-routes': { permission: 'command', body: {} },
+  'POST /api/v1/layer/incidents': { permission: 'command', body: {} },
+  'GET /api/v1/layer/incidents': { permission: 'monitor' },
+  'POST /api/v1/layer/incidents/:incidentId/close': { permission: 'command', path: '/api/v1/layer/incidents/matrix-missing/close' },
+  'POST /api/v1/layer/transfers': { permission: 'command', body: {} },
+  'GET /api/v1/layer/benchmark': { permission: 'monitor' },
   'GET /docs/static/index.html': { permission: 'public' },
   'GET /docs/static/swagger-initializer.js': { permission: 'public' },
   'GET /docs/json': { permission: 'public' },

@@ -74,7 +74,7 @@ async function outboxRows(l: Pick<Link, 'child' | 'destination'>) {
 async function startReceiver(inbox: LinkInbox): Promise<{ app: CityApp; url: string }> {
   const app = await createHttpApp({ logger: pino({ level: 'silent' }), jsonBodyLimitBytes: 1 << 20, version: 'test' });
   installTestPolicy(app, ADMIN_TOKEN);
-  await app.register(linkRoutes, { inbox, apply, policy: requires('configure') });
+  await app.register(linkRoutes, { receive: (from, messages) => inbox.receive(from, messages, apply), policy: requires('configure') });
   await app.listen({ host: '127.0.0.1', port: 0 });
   return { app, url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}` };
 }

@@ -4,6 +4,7 @@ import * as m0002 from './0002-decisions.js';
 import * as m0003 from './0003-identity.js';
 import * as m0004 from './0004-roads.js';
 import * as m0005 from './0005-link-inbox.js';
+import * as m0006 from './0006-hierarchy.js';
 
 /**
  * Versioned migrations, applied in name order at start by kysely's Migrator on both
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-identity': m0003,
   '0004-roads': m0004,
   '0005-link-inbox': m0005,
+  '0006-hierarchy': m0006,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../node/paths.js';
 import { registerStart } from './start.js';
+import { registerTopology } from './topology.js';
 
 /** The `city` command: one program, many roles (DESIGN.md). */
 const program = new Command('city')
@@ -9,5 +10,6 @@ const program = new Command('city')
   .showHelpAfterError('(run city --help for usage)');
 
 registerStart(program);
+registerTopology(program);
 
 await program.parseAsync(process.argv);

@@ -158,7 +158,7 @@ export class Enrolments {
         .values(row)
         .onConflict((oc) => oc.columns(['tenant_id', 'node_id']).doUpdateSet({ relation: 'child', role: row.role, zone_id: row.zone_id, url: row.url, public_key: row.public_key, updated_at: enrolledAt, revoked_at: null }))
         .execute();
-      await this.#introducePeers(trx, [...this.#o.links.active('child').filter((c) => c.node_id !== request.node_id), { ...row, public_key: request.public_key, enrolled_at: enrolledAt.toISOString(), revoked_at: null }]);
+      await this.#introducePeers(trx, [...this.#o.links.active('child').filter((c) => c.node_id !== request.node_id), { ...row, public_key: request.public_key, enrolled_at: enrolledAt.toISOString(), revoked_at: null }], request.node_id);
     });
     await this.#o.onChanged();
     return { parent: { node_id: self.nodeId, role: self.role, zone_id: self.zoneId, url: self.url(), public_key: this.#o.links.publicJwk }, enrolled_at: enrolledAt.toISOString() };
@@ -170,18 +170,32 @@ export class Enrolments {
     if (!node || node.relation !== 'child') throw cityError('NODE_UNKNOWN', { nodeId });
     await this.#o.db.transaction().execute(async (trx) => {
       await trx.updateTable('hierarchy_nodes').set({ revoked_at: new Date(this.#now()) }).where('tenant_id', '=', this.#o.tenantId).where('node_id', '=', nodeId).execute();
-      await this.#introducePeers(trx, this.#o.links.active('child').filter((c) => c.node_id !== nodeId));
+      await this.#introducePeers(trx, this.#o.links.active('child').filter((c) => c.node_id !== nodeId), nodeId);
     });
     await this.#o.onChanged();
   }
 
-  /** Queues to each child the siblings whose zones touch its own (the whole list: the last one received is the truth). */
-  async #introducePeers(trx: Transaction<Database>, children: LinkedNode[]): Promise<void> {
+  /**
+   * Queues the siblings whose zones touch its own to each child whose peer list `changed` (a node
+   * enrolled or revoked) alters: that node itself and its neighbours — not every child, which
+   * would make enrolling n children cost n² messages. Each list is whole: the last one received
+   * is the truth.
+   */
+  async #introducePeers(trx: Transaction<Database>, children: LinkedNode[], changed: string): Promise<void> {
     const zoned = children.filter((c) => c.zone_id !== null && this.#o.zones.tree.has(c.zone_id));
-    const touching = touchingZones(this.#o.zones, [...new Set(zoned.map((c) => c.zone_id!))]);
+    // A revoked node is no longer among the children, but its neighbours still need new lists.
+    const changedZone = children.find((c) => c.node_id === changed)?.zone_id ?? this.#o.links.node(changed)?.zone_id ?? null;
+    const zoneIds = new Set(zoned.map((c) => c.zone_id!));
+    if (changedZone !== null && this.#o.zones.tree.has(changedZone)) zoneIds.add(changedZone);
+    const touching = touchingZones(this.#o.zones, [...zoneIds]);
     const byZone = new Map<string, LinkedNode[]>();
     for (const c of zoned) byZone.set(c.zone_id!, [...(byZone.get(c.zone_id!) ?? []), c]);
-    const rows = children.map((child) => {
+    const affected = new Set<string>([changed]);
+    if (changedZone !== null) {
+      for (const z of touching.get(changedZone) ?? []) for (const n of byZone.get(z) ?? []) affected.add(n.node_id);
+      for (const n of byZone.get(changedZone) ?? []) affected.add(n.node_id);
+    }
+    const rows = children.filter((c) => affected.has(c.node_id)).map((child) => {
       const neighbours = child.zone_id === null ? [] : [...(touching.get(child.zone_id) ?? [])].flatMap((z) => byZone.get(z) ?? []);
       const peers: NodeCard[] = neighbours.filter((n) => n.node_id !== child.node_id).map((n) => ({ node_id: n.node_id, role: n.role, zone_id: n.zone_id, url: n.url, public_key: n.public_key }));
       return { tenant_id: this.#o.tenantId, message_id: uuidv7(this.#now()), destination: child.node_id, kind: 'peers', payload: JSON.stringify({ peers }) };

@@ -19,12 +19,14 @@ export interface LayerRouteOptions {
   audit: AuditLog;
 }
 
+// Nullable fields list Null first: the app's ajv coerces types, and a string branch tried first
+// turns null into '' (a zone '' that does not exist).
 const NodeId = Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' });
 const Role = Type.Union(NODE_ROLES.map((r) => Type.Literal(r)));
 const Location = Type.Object({ latitude: Type.Number({ minimum: -90, maximum: 90 }), longitude: Type.Number({ minimum: -180, maximum: 180 }) });
 
 const EnrolmentBody = Type.Object(
-  { node_id: NodeId, role: Role, zone_id: Type.Optional(Type.Union([Type.String(), Type.Null()])), ttl_s: Type.Optional(Type.Integer({ minimum: 60 })) },
+  { node_id: NodeId, role: Role, zone_id: Type.Optional(Type.Union([Type.Null(), Type.String()])), ttl_s: Type.Optional(Type.Integer({ minimum: 60 })) },
   { additionalProperties: false },
 );
 const EnrolBody = Type.Object(
@@ -32,7 +34,7 @@ const EnrolBody = Type.Object(
     token: Type.String({ minLength: 10, maxLength: 200 }),
     node_id: NodeId,
     role: Role,
-    zone_id: Type.Union([Type.String(), Type.Null()]),
+    zone_id: Type.Union([Type.Null(), Type.String()]),
     url: Type.String({ pattern: '^https?://', maxLength: 2048 }),
     public_key: Type.Object({ kty: Type.Literal('OKP'), crv: Type.Literal('Ed25519'), x: Type.String({ minLength: 40, maxLength: 64 }) }),
   },
@@ -43,10 +45,10 @@ const CommandBody = Type.Object(
   {
     directive: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     command: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-    scope_zone_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    scope_zone_id: Type.Optional(Type.Union([Type.Null(), Type.String()])),
     target_nodes: Type.Optional(Type.Array(NodeId, { maxItems: 10_000 })),
     actions: Type.Optional(Type.Array(Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Object({ type: Type.String({ minLength: 1 }) }, { additionalProperties: true })]), { maxItems: 100 })),
-    priority: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    priority: Type.Optional(Type.Union([Type.Null(), Type.String()])),
   },
   { additionalProperties: true },
 );
@@ -54,11 +56,11 @@ const EscalateBody = Type.Object(
   {
     incident_id: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     type: Type.String({ minLength: 1, maxLength: 200 }),
-    severity: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+    severity: Type.Optional(Type.Union([Type.Null(), Type.String()])),
     reason: Type.Optional(Type.String({ maxLength: 2000 })),
     target: Type.Optional(Type.String({ maxLength: 100 })),
-    zone_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    location: Type.Optional(Type.Union([Location, Type.Null()])),
+    zone_id: Type.Optional(Type.Union([Type.Null(), Type.String()])),
+    location: Type.Optional(Type.Union([Type.Null(), Location])),
   },
   { additionalProperties: true },
 );
@@ -69,7 +71,7 @@ const ResourceRequestBody = Type.Object(
     quantity: Type.Integer({ minimum: 1, maximum: 10_000 }),
     reason: Type.Optional(Type.String({ maxLength: 2000 })),
     incident_id: Type.Optional(Type.String({ maxLength: 200 })),
-    location: Type.Optional(Type.Union([Location, Type.Null()])),
+    location: Type.Optional(Type.Union([Type.Null(), Location])),
   },
   { additionalProperties: false },
 );
@@ -78,9 +80,9 @@ const HandoverBody = Type.Object(
     peer: NodeId,
     incident_id: Type.String({ minLength: 1, maxLength: 200 }),
     type: Type.String({ minLength: 1, maxLength: 200 }),
-    severity: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    zone_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
-    location: Type.Optional(Type.Union([Location, Type.Null()])),
+    severity: Type.Optional(Type.Union([Type.Null(), Type.String()])),
+    zone_id: Type.Optional(Type.Union([Type.Null(), Type.String()])),
+    location: Type.Optional(Type.Union([Type.Null(), Location])),
     reason: Type.Optional(Type.String({ maxLength: 2000 })),
   },
   { additionalProperties: false },

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { speedingEvent } from '../helpers/fixtures.js';
 import { startTree, wardPoints, type TreeNode } from '../helpers/hierarchy.js';
 import { call, suiteCleanup } from '../helpers/node.js';
@@ -14,10 +18,15 @@ import { waitFor } from '../helpers/wait.js';
  *   └─ district-adyar (chennai-z13)     ─ local-w170, local-w173
  *
  * Windows are 2 s long (FAST_HIERARCHY_CONFIG) so several pass within the test.
+ *
+ * @pglite-only: seven processes, each with its own embedded store (one PostgreSQL database
+ * shared by all would be one node's store seven times); the hierarchy's storage code runs on
+ * PostgreSQL in test/hierarchy/hierarchy.test.ts.
  */
 const TRAFFIC = 'traffic-violation-detector-v2';
 const FLOOD = 'flood-level-monitor-v1';
 const WINDOW_MS = 2000;
+const run = promisify(execFile);
 
 describe('the hierarchy across processes: 1 city, 2 districts, 4 locals', { timeout: 240_000 }, () => {
   const cleanup = suiteCleanup();
@@ -76,6 +85,12 @@ describe('the hierarchy across processes: 1 city, 2 districts, 4 locals', { time
       return topo.children.every((c: any) => c.children.length === 2) ? topo : undefined;
     }, 20_000);
     assert.deepEqual(city.children.flatMap((c: any) => c.children.map((g: any) => g.node_id)).sort(), Object.keys(LOCALS).sort());
+    // `city topology` prints the same tree.
+    const { stdout } = await run(process.execPath, [join(PROJECT_ROOT, 'bin/city.mjs'), 'topology', '--url', node('city-chennai').proc.url, '--token', node('city-chennai').proc.adminToken]);
+    assert.match(stdout, /^city-chennai {2}city · Chennai Metropolitan Area/m);
+    assert.match(stdout, /^├─ district-adyar {2}district · Adyar {3}(up|idle) · outbox 0/m);
+    assert.match(stdout, /^│ {2}├─ local-w170 {2}local · Ward 170 {3}up/m);
+    assert.match(stdout, /^peers: district-adyar|^└─ district-teynampet/m);
   });
 
   it('events at the locals show up in district and city reports; raw events never leave L1', async () => {

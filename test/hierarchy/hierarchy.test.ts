@@ -131,6 +131,34 @@ describe('a district with two neighbouring locals', () => {
     assert.match(decided.explanation ?? JSON.stringify(decided), /handed over by peer local-w109/);
   });
 
+  it('dispatches the nearest available ambulance from the locals\' resource status and clears its route (seed 001 §4.3)', async () => {
+    // w110's three ambulances (previous test) reach the district in w110's next window report.
+    await waitFor('the district knows w110\'s ambulances', async () => {
+      const [latest] = await district.hierarchy.reporter!.childReports({ limit: 1, source: 'local-w110' });
+      return (latest?.report as any)?.aggregation_report?.resources?.length === 3 ? true : undefined;
+    }, 10_000);
+    const res = await call(district, 'POST', '/api/v1/layer/emergency-routes', {
+      headers: district.admin,
+      body: { location: { latitude: 13.0505, longitude: 80.2725 }, destination: { latitude: 13.0405, longitude: 80.2337 }, resource_type: 'ambulance', patient_condition: 'cardiac arrest', severity: 'critical' },
+    });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.equal(res.body.resource.node_id, 'local-w110');
+    assert.match(res.body.resource.resource_id, /^amb-[123]$/);
+    assert.ok(res.body.eta_minutes > 0);
+    const dispatched = await waitFor('w110 executed the dispatch', async () => {
+      const d = await call(w110, 'GET', '/api/v1/decisions?limit=20', { headers: w110.admin });
+      return d.body.decisions.find((x: any) => x.rule.name === 'dispatch_resource');
+    });
+    assert.equal(dispatched.actions[0].parameters.resource_id, res.body.resource.resource_id);
+    // The hospital is told the ETA by a decision of the district's own (its action target, else MQTT).
+    const own = await waitFor('the district notified the hospital', async () => {
+      const d = await call(district, 'GET', '/api/v1/decisions?limit=20', { headers: district.admin });
+      return d.body.decisions.find((x: any) => x.rule.name === 'emergency_route');
+    });
+    assert.equal(own.actions[0].target_system, 'hospital_system');
+    assert.equal(own.actions[0].parameters.eta_minutes, res.body.eta_minutes);
+  });
+
   it('merges its locals\' window reports into its own, and refuses a revoked child', async () => {
     const report = await waitFor('a district report covering both locals', async () => {
       const r = await call(district, 'GET', '/api/v1/reports?limit=5', { headers: district.admin });

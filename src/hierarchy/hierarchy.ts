@@ -12,6 +12,7 @@ import { LINK_HEADER, type LinkAuth, type LinkedNode } from './link-auth.js';
 import { LinkSender, type LinkBackoff, type LinkSenderState } from './link-sender.js';
 import { LayerReporter, recordChildReport } from './layer-reporter.js';
 import type { NodeRole } from './roles.js';
+import type { LinkHealth } from './topology-types.js';
 import type { AggregationReport } from '../brain/aggregation.js';
 import type { LayerReport } from './report-merge.js';
 import { PeerDesk } from './peers.js';
@@ -37,16 +38,6 @@ export interface HierarchyOptions {
   /** The node's decision writer. */
   submit: (matches: RuleMatch[]) => void;
   log: Logger;
-}
-
-/** What a link's other end is doing, as the topology and health show it. */
-export interface LinkHealth {
-  state: 'up' | 'down' | 'degraded' | 'idle' | 'not_enrolled';
-  lag_ms: number | null;
-  outbox_depth: number;
-  last_seen_at: string | null;
-  last_report_at: string | null;
-  last_error: string | null;
 }
 
 /** Which kinds each relation may send (a child cannot direct its parent, a peer cannot report). */

@@ -3,7 +3,10 @@ import type { Kysely } from 'kysely';
 import { requires } from '../auth/policy.js';
 import type { ZoneTree } from '../geo/zones.js';
 import type { Database } from '../store/schema.js';
-import type { Hierarchy, LinkHealth } from './hierarchy.js';
+import type { Hierarchy } from './hierarchy.js';
+import type { Topology, TopologyChild } from './topology-types.js';
+
+export type { LinkHealth, Topology, TopologyChild, TopologyLink } from './topology-types.js';
 
 export interface TopologyRouteOptions {
   db: Kysely<Database>;
@@ -19,50 +22,6 @@ export interface TopologyRouteOptions {
   zones: () => ZoneTree;
   /** The node's links; absent: the node stands alone (tests of the route itself). */
   hierarchy?: Hierarchy;
-}
-
-/**
- * Link health between two nodes. For this node's own links: the sender's state and outbox
- * (`degraded`: failing now after having delivered before), when the other end was last heard
- * from, its last report. For links further down (a child's children) only what the child's
- * last report says: `up` when that child heard from them in the window, else `down`.
- */
-export type TopologyLink = Omit<LinkHealth, 'outbox_depth'> & { outbox_depth: number | null };
-
-/**
- * One node of the tree. `children` entries will be filled by the hierarchy (a later issue) as
- * `{ node_id, role, zone_id, zone_name, link: { state: 'up'|'down'|'degraded', lag_ms,
- * outbox_depth, last_seen_at, last_report_at }, children: [...] }` — the link being the one
- * between that child and its parent.
- */
-export interface TopologyChild {
-  node_id: string;
-  role: string;
-  zone_id: string | null;
-  zone_name: string | null;
-  link: TopologyLink;
-  children: TopologyChild[];
-}
-
-/**
- * What GET /api/v1/topology answers:
- *
- *   {
- *     node:     { node_id, role, zone_id, zone_name, version, store, started_at, status: 'ok' },
- *     parent:   null,          // later: { node_id, role, zone_id, zone_name, link } of the uplink
- *     children: [],            // later: TopologyChild[] (enrolled child nodes, recursively)
- *     uplink:   { outbox_pending, oldest_pending_at }   // messages waiting for the parent
- *   }
- *
- * Today every node runs standalone: no parent, no children. The uplink still tells a truth worth
- * watching — escalations and aggregation reports pile up in the outbox until a parent takes them.
- */
-export interface Topology {
-  node: { node_id: string; role: string; zone_id: string | null; zone_name: string | null; version: string; store: string; started_at: string; status: 'ok' };
-  parent: null | { node_id: string; role: string; zone_id: string | null; zone_name: string | null; url: string | null; link: TopologyLink };
-  children: TopologyChild[];
-  peers: Array<{ node_id: string; role: string; zone_id: string | null; zone_name: string | null; link: TopologyLink }>;
-  uplink: { outbox_pending: number; oldest_pending_at: string | null };
 }
 
 /**

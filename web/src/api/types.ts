@@ -11,6 +11,7 @@ export type { Explanation } from '../../../src/approvals/explanation.js';
 export type { RenderedComparison } from '../../../src/approvals/condition-text.js';
 export type { SuspensionView } from '../../../src/overrides/suspensions.js';
 export type { PluginSummary } from '../../../src/plugins/registry.js';
+export type { Topology, TopologyChild, TopologyLink } from '../../../src/hierarchy/topology-types.js';
 // The one severity scale, shared with the node (a few lines of plain code, bundled).
 export { SEVERITY_LEVELS as SEVERITIES, severityRank, type SeverityLevel as Severity } from '../../../src/events/severity.js';
 

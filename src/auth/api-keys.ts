@@ -10,7 +10,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
  *   const { key, hash, prefix } = newApiKey('pk');   // key: 'pk_3q2…', shown to the vendor once
  *   verifyApiKey(key, hash) // true
  */
-export function newApiKey(kind: 'pk' | 'dk' | 'adm'): { key: string; hash: string; prefix: string } {
+export function newApiKey(kind: 'pk' | 'dk' | 'adm' | 'ek'): { key: string; hash: string; prefix: string } {
   const key = `${kind}_${randomBytes(32).toString('base64url')}`;
   return { key, hash: hashApiKey(key), prefix: key.slice(0, kind.length + 7) };
 }

@@ -35,6 +35,8 @@ export const PERMISSIONS = {
   manage_tenants: 'create tenants and their admins: the super admin',
   link: 'exchange hierarchy messages (reports, escalations, directives, peer requests): linked nodes, by their signed link credential',
   command: 'issue directives down the hierarchy and coordinate incidents across zones (seed 001 §4.3, §5.3, §12.3): authorities L2+ and tenant admins',
+  compute: "submit jobs to the compute network, read their results and the pool, store job data: operators, authorities and tenant admins",
+  execute: 'join the compute network as an executor and run its jobs: executor keys',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -65,11 +67,11 @@ declare module 'fastify' {
 
 /** Which roles hold which permission (super admin holds all; tenant and scope checked after). */
 const ROLE_PERMISSIONS: Record<'tenant_admin' | 'operator' | 'citizen', ReadonlySet<Permission>> = {
-  tenant_admin: new Set<Permission>(['signed_in', 'plugin_publish', 'monitor', 'respond', 'override', 'configure', 'configure_rules', 'audit', 'feedback', 'manage_users', 'command']),
-  operator: new Set<Permission>(['signed_in', 'monitor', 'respond']),
+  tenant_admin: new Set<Permission>(['signed_in', 'plugin_publish', 'monitor', 'respond', 'override', 'configure', 'configure_rules', 'audit', 'feedback', 'manage_users', 'command', 'compute']),
+  operator: new Set<Permission>(['signed_in', 'monitor', 'respond', 'compute']),
   citizen: new Set<Permission>(['signed_in']),
 };
-const AUTHORITY_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>(['signed_in', 'monitor', 'respond', 'approve', 'override']);
+const AUTHORITY_PERMISSIONS: ReadonlySet<Permission> = new Set<Permission>(['signed_in', 'monitor', 'respond', 'approve', 'override', 'compute']);
 /** Permissions an authority gains from a level up (seed 001 §8.3). */
 const AUTHORITY_MIN_LEVEL: Partial<Record<Permission, number>> = { audit: 2, configure_rules: 3, command: 2 };
 
@@ -100,8 +102,10 @@ export function decide(principal: Principal, permission: Permission, nodeTenant:
       return deny('device keys may only send events for their plugin and receive their commands');
     case 'node':
       return permission === 'link' ? { allow: true } : deny('a link credential only delivers hierarchy messages');
+    case 'executor':
+      return permission === 'execute' ? { allow: true } : deny('an executor key only joins the compute network to run jobs');
     case 'user': {
-      if (permission === 'ingest' || permission === 'manage_tenants' || permission === 'link') return deny(PERMISSIONS[permission]);
+      if (permission === 'ingest' || permission === 'manage_tenants' || permission === 'link' || permission === 'execute') return deny(PERMISSIONS[permission]);
       if (principal.role === 'authority') {
         const min = AUTHORITY_MIN_LEVEL[permission];
         if (AUTHORITY_PERMISSIONS.has(permission)) return { allow: true };

@@ -40,7 +40,9 @@ export type Principal =
   | { kind: 'plugin'; tenantId: string; pluginId: string }
   | { kind: 'device'; tenantId: string; deviceId: string; pluginId: string | null; zoneId: string | null }
   /** Another node of the hierarchy: its parent, a child or a peer (src/hierarchy/link-auth.ts). */
-  | NodePrincipal;
+  | NodePrincipal
+  /** A compute executor (src/compute/executor-keys.ts): a machine that runs the city's jobs. */
+  | { kind: 'executor'; tenantId: string; executorId: string };
 
 export const ANONYMOUS: Principal = { kind: 'anonymous' };
 
@@ -59,6 +61,8 @@ export function actorId(p: Principal): string {
       return `device:${p.deviceId}`;
     case 'node':
       return `node:${p.nodeId}`;
+    case 'executor':
+      return `executor:${p.executorId}`;
   }
 }
 
@@ -69,6 +73,6 @@ export function isSuperAdmin(p: Principal): boolean {
 /** The tenant a principal belongs to; null for the super admin (all tenants) and anonymous. */
 export function tenantOf(p: Principal): string | null {
   if (p.kind === 'user') return p.role === 'super_admin' ? null : p.tenantId;
-  if (p.kind === 'plugin' || p.kind === 'device' || p.kind === 'node') return p.tenantId;
+  if (p.kind === 'plugin' || p.kind === 'device' || p.kind === 'node' || p.kind === 'executor') return p.tenantId;
   return null;
 }

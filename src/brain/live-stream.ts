@@ -30,9 +30,11 @@ export const STREAM_DEFAULTS = {
   maxClients: 1_000,
 } as const;
 
-export const STREAM_KINDS = ['event', 'decision', 'action'] as const;
+export const STREAM_KINDS = ['event', 'decision', 'action', 'pool'] as const;
 export type StreamKind = (typeof STREAM_KINDS)[number];
-const KIND_BIT: Record<StreamKind, number> = { event: 1, decision: 2, action: 4 };
+const KIND_BIT: Record<StreamKind, number> = { event: 1, decision: 2, action: 4, pool: 8 };
+/** What a client gets when it names no kinds: the brain's updates. The compute pool's (executors joining and leaving, jobs changing) are asked for by name. */
+const DEFAULT_KINDS: StreamKind[] = ['event', 'decision', 'action'];
 
 /** WebSocket close codes (4000–4999 are the application's, RFC 6455 §7.4.2). */
 export const CLOSE_CODES = { notFound: 4404, unauthorized: 4401, overloaded: 1013, goingAway: 1001 } as const;
@@ -287,6 +289,9 @@ function matches(c: Client, u: BrainUpdate, meta: DecisionMeta | undefined): boo
       if (c.minRank > 0 && meta.rank < c.minRank) return false;
       return c.types === null || meta.types.some((t) => c.types!.has(t));
     }
+    case 'pool':
+      // The pool is the tenant's, not a zone's: a zone-scoped watcher sees it only unfiltered by zone.
+      return c.zones === null;
   }
 }
 
@@ -298,11 +303,13 @@ function serialise(u: BrainUpdate): string {
       return JSON.stringify({ kind: 'decision', decision: u.decision });
     case 'action':
       return JSON.stringify({ kind: 'action', action: u.action, zone_id: u.zone_id });
+    case 'pool':
+      return JSON.stringify({ kind: 'pool', update: u.update });
   }
 }
 
 const StreamQuery = Type.Object({
-  kinds: Type.Optional(Type.String({ pattern: '^(event|decision|action)(,(event|decision|action))*$', description: 'comma list of event, decision, action (default: all)' })),
+  kinds: Type.Optional(Type.String({ pattern: '^(event|decision|action|pool)(,(event|decision|action|pool))*$', description: 'comma list of event, decision, action, pool (default: event, decision, action)' })),
   zone: Type.Optional(Type.String({ maxLength: 64, description: 'a zone id: that zone and everything inside it' })),
   event_type: Type.Optional(Type.String({ maxLength: 2000, description: 'comma list of event types; decisions match on their events’ types or their rule name' })),
   min_severity: Type.Optional(Type.Union(SEVERITY_LEVELS.map((s) => Type.Literal(s)))),
@@ -315,7 +322,7 @@ export function parseStreamFilters(q: StreamQuery): StreamFilters {
   const list = (s: string | undefined) => (s === undefined ? null : [...new Set(s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))]);
   const types = list(q.event_type);
   return {
-    kinds: (list(q.kinds) as StreamKind[] | null) ?? [...STREAM_KINDS],
+    kinds: (list(q.kinds) as StreamKind[] | null) ?? [...DEFAULT_KINDS],
     zone: q.zone ?? null,
     eventTypes: types && types.length > 0 ? types : null,
     minSeverity: q.min_severity ?? null,

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { VERSION } from '../node/paths.js';
 import { registerStart } from './start.js';
 import { registerTopology } from './topology.js';
+import { registerCompute } from './compute.js';
 
 /** The `city` command: one program, many roles (DESIGN.md). */
 const program = new Command('city')
@@ -11,5 +12,6 @@ const program = new Command('city')
 
 registerStart(program);
 registerTopology(program);
+registerCompute(program);
 
 await program.parseAsync(process.argv);

@@ -85,6 +85,19 @@ export const ConfigSchema = Type.Object(
       /** Correlation windows: at most this many events per rule role (oldest evicted first). */
       maxWindowEntries: Type.Integer({ minimum: 100, maximum: 10_000_000 }),
     }, STRICT),
+    /** The compute network's broker on this node (issue 7; seeds 000, 003). */
+    compute: Type.Object({
+      /** The largest input, module or result the data store takes. */
+      maxBlobBytes: Type.Integer({ minimum: 1024, maximum: 4 * 1024 * 1024 * 1024 }),
+      /** Queued and running jobs one client may hold at once. */
+      maxOpenJobsPerClient: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+      /** Attempts of a job whose executor is lost before it fails. */
+      maxAttempts: Type.Integer({ minimum: 1, maximum: 20 }),
+      /** An executor silent this long is gone (seed 003: heartbeats every 5 s). */
+      heartbeatTimeoutMs: Type.Integer({ minimum: 1000, maximum: 600_000 }),
+      /** Job data and results not used for this long are removed (jobs still open keep theirs). */
+      blobRetentionMs: Type.Integer({ minimum: 60_000 }),
+    }, STRICT),
     /** The node's place in the hierarchy (issue 5; seed 001 §1, §7, §12.3). */
     hierarchy: Type.Object({
       /** The zone this node serves (a ward for a local, a district …); absent: the whole zone tree. */
@@ -185,6 +198,7 @@ export const DEFAULT_CONFIG: Config = {
     workers: -1,
   },
   brain: { reportWindowMs: 15 * 60_000, reportSettleMs: 5_000, maxWindowEntries: 100_000 },
+  compute: { maxBlobBytes: 64 * 1024 * 1024, maxOpenJobsPerClient: 100, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 7 * 86_400_000 },
   hierarchy: {
     forwardSeverity: 'critical',
     reportGraceMs: 10_000,

@@ -1,3 +1,5 @@
+import type { PoolUpdate } from '../compute/broker.js';
+
 /**
  * The shapes that flow from ingestion to decisions (DESIGN.md "Data flow of a Local Brain"):
  *
@@ -137,4 +139,6 @@ export interface DecisionView {
 export type BrainUpdate =
   | { kind: 'event'; event: EventSummary }
   | { kind: 'decision'; decision: DecisionView }
-  | { kind: 'action'; action: ActionView; zone_id: string | null };
+  | { kind: 'action'; action: ActionView; zone_id: string | null }
+  /** The compute network: executors joining and leaving, jobs changing (src/compute/broker.ts). */
+  | { kind: 'pool'; update: PoolUpdate };

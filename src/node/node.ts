@@ -66,6 +66,10 @@ import { LinkAuth } from '../hierarchy/link-auth.js';
 import { linkFetch } from '../hierarchy/link-http.js';
 import { layerRoutes } from '../hierarchy/layer-routes.js';
 import { layerFunctionRoutes } from '../hierarchy/layer-function-routes.js';
+import { Broker } from '../compute/broker.js';
+import { FolderBlobStore } from '../compute/blob-store.js';
+import { ExecutorKeys } from '../compute/executor-keys.js';
+import { computeRoutes } from '../compute/routes.js';
 
 /** The seed's deciding_layer names (seed 001 §10.1 "LOCAL, DISTRICT, CITY, etc."). */
 const LAYER_NAMES = { local: 'LOCAL', district: 'DISTRICT', city: 'CITY', state: 'STATE', national: 'NATIONAL' } as const;
@@ -114,6 +118,8 @@ export interface CityNode {
   readonly roads: RoadService;
   /** The node's links and what flows over them (parent, children, peers). */
   readonly hierarchy: Hierarchy;
+  /** The compute network's broker (issue 7). */
+  readonly broker: Broker;
   close(): Promise<void>;
 }
 
@@ -307,7 +313,30 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
 
   // Who may do what (src/auth/policy.ts): sessions for the access tokens, keys of plugins and devices.
   const identity = await Identity.start({ db, config, zones: () => zones.tree, audit, log, otpKey: await otpCodeKey(db) });
-  const keyOwner = (keyHash: string): KeyOwner | null => registry.ownerOfKeyHash(keyHash) ?? devices.ownerOfKeyHash(keyHash);
+  // The compute network (issue 7): executors' keys, the data store, the broker and its job table.
+  const executorKeys = await ExecutorKeys.load(db, config.tenantId);
+  const blobs = new FolderBlobStore(join(dataDir, 'blobs'), { maxBlobBytes: config.compute.maxBlobBytes });
+  const broker = new Broker({
+    db,
+    tenantId: config.tenantId,
+    blobs,
+    keys: executorKeys,
+    log,
+    options: { maxOpenJobsPerClient: config.compute.maxOpenJobsPerClient, maxAttempts: config.compute.maxAttempts, heartbeatTimeoutMs: config.compute.heartbeatTimeoutMs },
+  });
+  broker.onUpdate((update) => bus.publish({ kind: 'pool', update }));
+  await broker.start();
+  closers.push(() => broker.close());
+  // Retention (issue 7 §2): data no open job needs and nobody used for `blobRetentionMs` goes, hourly.
+  const blobSweep = setInterval(() => {
+    blobs.sweep(config.compute.blobRetentionMs, broker.pinnedRefs()).then(
+      (swept) => swept.removed > 0 && log.info(swept, 'data store: expired blobs removed'),
+      (err) => log.warn({ err }, 'data store sweep failed'),
+    );
+  }, 3_600_000);
+  blobSweep.unref();
+  closers.push(async () => clearInterval(blobSweep));
+  const keyOwner = (keyHash: string): KeyOwner | null => registry.ownerOfKeyHash(keyHash) ?? devices.ownerOfKeyHash(keyHash) ?? executorKeys.ownerOfKeyHash(keyHash);
   const accessTokens = new AccessTokens({
     key: await jwtSigningKey(db),
     issuer: `possible-city:${config.tenantId}`,
@@ -408,6 +437,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   await app.register(topologyRoutes, { db, tenantId: config.tenantId, nodeId: config.nodeId, role: config.role, zoneId: hierarchyZone, version: VERSION, store: store.kind, startedAt: new Date(), zones: () => zones.tree, hierarchy });
   await app.register(layerRoutes, { hierarchy, db, tenantId: config.tenantId, nodeId: config.nodeId, audit });
   await app.register(layerFunctionRoutes, { hierarchy, db, tenantId: config.tenantId, nodeId: config.nodeId, role: config.role, zoneId: hierarchyZone, zones, roads: () => roads.network, audit, log });
+  await app.register(computeRoutes, { broker, blobs, keys: executorKeys, audit, maxBlobBytes: config.compute.maxBlobBytes });
   await app.register(webAppRoutes, { distDir: config.http.dashboardDir ? resolve(config.http.dashboardDir) : WEB_DIST_DIR });
 
   await app.listen({ host: config.http.host, port: config.http.port });
@@ -430,6 +460,8 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
       if (mqtt) await Promise.race([mqtt.close(), sleep(config.shutdownTimeoutMs)]);
       await committer.close();
       await hierarchy!.close();
+      clearInterval(blobSweep);
+      await broker.close();
       await brain.close();
       await dispatcher.close();
       await timers.close();
@@ -475,6 +507,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     suspensions,
     roads,
     hierarchy,
+    broker,
     close,
   };
 }

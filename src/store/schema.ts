@@ -517,6 +517,49 @@ export interface EocIncidentsTable {
   details: Json<Record<string, unknown>>;
 }
 
+/** An executor of the compute network and its key (migration 0007). */
+export interface ExecutorKeysTable {
+  tenant_id: string;
+  executor_id: string;
+  name: string;
+  key_hash: string;
+  key_prefix: string;
+  public_key: Json<Record<string, unknown>> | null;
+  created_by: string;
+  created_at: DefaultTimestamp;
+  revoked_at: Timestamp | null;
+}
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface JobsTable {
+  job_id: string;
+  tenant_id: string;
+  client_id: string;
+  kind: string | null;
+  wasm_ref: string | null;
+  input_ref: string;
+  needs: Json<Record<string, unknown>>;
+  priority: string;
+  deadline_at: Timestamp | null;
+  timeout_ms: number;
+  max_attempts: number;
+  attempts: ColumnType<number, number | undefined, number>;
+  status: JobStatus;
+  executor_id: string | null;
+  progress: ColumnType<number, number | undefined, number>;
+  result_ref: string | null;
+  result_signature: string | null;
+  error: string | null;
+  parent_job_id: string | null;
+  part_index: number | null;
+  parts: number | null;
+  created_at: DefaultTimestamp;
+  assigned_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  updated_at: DefaultTimestamp;
+}
+
 export interface Database {
   node_secrets: NodeSecretsTable;
   tenants: TenantsTable;
@@ -543,6 +586,8 @@ export interface Database {
   directive_status: DirectiveStatusTable;
   peer_messages: PeerMessagesTable;
   eoc_incidents: EocIncidentsTable;
+  executor_keys: ExecutorKeysTable;
+  jobs: JobsTable;
   timers: TimersTable;
   aggregation_reports: AggregationReportsTable;
   resources: ResourcesTable;

@@ -77,6 +77,9 @@ const GRANTS: Record<Permission, readonly PrincipalName[]> = {
   // Node principals (a signed link credential) hold it; of the principals here only the super admin does.
   link: ['admin token'],
   command: [...atLeast(2), 'tenant admin', 'admin token'],
+  compute: ['operator', ...AUTHORITIES, 'tenant admin', 'admin token'],
+  // Executor keys hold it; of the principals here only the super admin does (the socket then closes: not an executor).
+  execute: ['admin token'],
 };
 
 interface RouteRow {
@@ -131,6 +134,20 @@ const ROUTES: Record<string, RouteRow> = {
   'POST /api/v1/layer/incidents/:incidentId/close': { permission: 'command', path: '/api/v1/layer/incidents/matrix-missing/close' },
   'POST /api/v1/layer/transfers': { permission: 'command', body: {} },
   'GET /api/v1/layer/benchmark': { permission: 'monitor' },
+  // The compute network (issue 7).
+  'POST /api/v1/pool/executors': { permission: 'configure', body: {} },
+  'GET /api/v1/pool/executors': { permission: 'configure' },
+  'DELETE /api/v1/pool/executors/:executorId': { permission: 'configure', path: '/api/v1/pool/executors/matrix-missing' },
+  'GET /api/v1/pool': { permission: 'compute' },
+  'GET /api/v1/pool/devices': { permission: 'compute' },
+  'GET /api/v1/pool/ws': { permission: 'execute' },
+  'POST /api/v1/blobs': { permission: 'compute', raw: { text: '', contentType: 'application/octet-stream' } },
+  'GET /api/v1/blobs/:ref': { permission: 'compute', path: `/api/v1/blobs/sha256:${'0'.repeat(64)}` },
+  'POST /api/v1/jobs': { permission: 'compute', body: {} },
+  'GET /api/v1/jobs': { permission: 'compute' },
+  'GET /api/v1/jobs/:jobId': { permission: 'compute', path: '/api/v1/jobs/matrix-missing' },
+  'GET /api/v1/jobs/:jobId/result': { permission: 'compute', path: '/api/v1/jobs/matrix-missing/result' },
+  'POST /api/v1/jobs/:jobId/cancel': { permission: 'compute', path: '/api/v1/jobs/matrix-missing/cancel' },
   'GET /docs/static/index.html': { permission: 'public' },
   'GET /docs/static/swagger-initializer.js': { permission: 'public' },
   'GET /docs/json': { permission: 'public' },

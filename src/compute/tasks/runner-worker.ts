@@ -1,0 +1,92 @@
+/**
+ * The worker thread that runs one task (runner.ts starts a fresh one per task and throws it
+ * away after). It gets the spec in workerData, says when it starts, sends throttled progress,
+ * and ends with one `done` or `error` message. Nothing here outlives the task: no state, no
+ * caches, so a module or input cannot leave anything behind for the next job.
+ */
+import { performance } from 'node:perf_hooks';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { TASK_KINDS } from './kinds.js';
+import { TaskFailedError, TaskInputError, type TaskFailureReason } from './task.js';
+import { runWasm } from './wasm.js';
+
+export type WorkerTaskSpec = { kind: string; input: unknown } | { wasm: Uint8Array; input: Uint8Array };
+
+export interface WorkerRequest {
+  /** Marks workerData as ours, so importing this file elsewhere runs nothing. */
+  computeTask: true;
+  spec: WorkerTaskSpec;
+  maxWasmMemoryBytes: number;
+  progressIntervalMs: number;
+}
+
+/** Errors cross the thread boundary as data: only own fields survive structured cloning. */
+export type WireError = { name: 'TaskInputError'; field: string; problem: string } | { name: 'TaskFailedError'; reason: TaskFailureReason; message: string };
+
+export type WorkerReply =
+  | { type: 'started' }
+  | { type: 'progress'; fraction: number }
+  | { type: 'done'; output: unknown; cpu_ms: number }
+  | { type: 'error'; error: WireError };
+
+/** Rebuilds the error a worker sent. */
+export function errorFromWire(e: WireError): TaskInputError | TaskFailedError {
+  return e.name === 'TaskInputError' ? new TaskInputError(e.field, e.problem) : new TaskFailedError(e.reason, e.message);
+}
+
+function toWire(err: unknown): WireError {
+  if (err instanceof TaskInputError) return { name: 'TaskInputError', field: err.field, problem: err.problem };
+  if (err instanceof TaskFailedError) return { name: 'TaskFailedError', reason: err.reason, message: err.message };
+  // A kind that throws anything else has a bug (or hit an engine limit such as the call stack).
+  return { name: 'TaskFailedError', reason: 'failed', message: `the task failed: ${err instanceof Error ? err.message : String(err)}` };
+}
+
+/**
+ * This thread's CPU time in ms. Node ≥ 23.9 measures it (process.threadCpuUsage); before that
+ * only the whole process's is available, which counts the executor's other threads, so the
+ * time the task ran on this thread stands in — the same for CPU-bound work on a machine that
+ * is not oversubscribed.
+ */
+function cpuClock(): () => number {
+  const threadCpuUsage = (process as { threadCpuUsage?: () => { user: number; system: number } }).threadCpuUsage;
+  if (typeof threadCpuUsage === 'function') {
+    const read = () => {
+      const u = threadCpuUsage.call(process);
+      return (u.user + u.system) / 1000;
+    };
+    const start = read();
+    return () => read() - start;
+  }
+  const start = performance.now();
+  return () => performance.now() - start;
+}
+
+function runTask(port: MessagePort, request: WorkerRequest): void {
+  const { spec } = request;
+  let lastProgressMs = -Infinity;
+  // Kinds report progress from their loops; only one message per interval crosses the thread.
+  const progress = (fraction: number) => {
+    const now = performance.now();
+    if (now - lastProgressMs < request.progressIntervalMs) return;
+    lastProgressMs = now;
+    port.postMessage({ type: 'progress', fraction: Math.min(1, Math.max(0, fraction)) } satisfies WorkerReply);
+  };
+  port.postMessage({ type: 'started' } satisfies WorkerReply);
+  const cpu = cpuClock();
+  try {
+    if ('wasm' in spec) {
+      const output = runWasm(spec.wasm, spec.input, { maxMemoryBytes: request.maxWasmMemoryBytes });
+      port.postMessage({ type: 'done', output, cpu_ms: cpu() } satisfies WorkerReply, [output.buffer as ArrayBuffer]); // a fresh copy (wasm.ts), never shared
+      return;
+    }
+    const kind = TASK_KINDS.get(spec.kind);
+    if (!kind) throw new TaskInputError('kind', `${JSON.stringify(spec.kind)} is not a task kind; known: ${[...TASK_KINDS.keys()].join(', ')}`);
+    const output = kind.run(kind.validate(spec.input), progress);
+    port.postMessage({ type: 'done', output, cpu_ms: cpu() } satisfies WorkerReply);
+  } catch (err) {
+    port.postMessage({ type: 'error', error: toWire(err) } satisfies WorkerReply);
+  }
+}
+
+const request = workerData as WorkerRequest | undefined;
+if (parentPort && request?.computeTask === true) runTask(parentPort, request);

@@ -1,0 +1,208 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createPublicKey, verify } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { resultDigest } from '../../src/compute/protocol.js';
+import { PROJECT_ROOT } from '../../src/node/paths.js';
+import { call, NO_RATE_LIMITS, startTestNode, suiteCleanup, type TestNode } from '../helpers/node.js';
+import { waitFor } from '../helpers/wait.js';
+
+/**
+ * Issue 7 "Show": a broker (the node) and 3 executor processes (`city executor`) on loopback.
+ * A job's result comes back signed and lands in the data store; an executor SIGKILLed mid-job
+ * loses it to another; a GPU job with no GPU fails at its deadline saying why; bad references, an
+ * over-quota client and a broken WebAssembly module get clear errors; fan-out, cancellation.
+ */
+
+interface Executor {
+  id: string;
+  child: ChildProcess;
+  output: () => string;
+}
+
+/** A series of `n` minute readings around 40 with one planted spike at `spikeAt`. */
+function series(sensor: string, n: number, spikeAt: number): { sensor_id: string; values: number[] } {
+  const values = Array.from({ length: n }, (_, i) => 40 + Math.sin(i / 5) * 2 + ((i * 7919) % 13) / 13);
+  values[spikeAt] = 95;
+  return { sensor_id: sensor, values };
+}
+
+/** A flood grid big enough to keep an executor busy for a few seconds. */
+function heavyFlood(): Record<string, unknown> {
+  const rows = 220;
+  const cols = 220;
+  const elevation = Array.from({ length: rows * cols }, (_, i) => 5 + ((i % cols) / cols) * 3 + Math.floor(i / cols) / rows);
+  return { grid: { rows, cols, elevation_m: elevation, cell_m: 25 }, rainfall_mm_per_h: 60, duration_min: 180 };
+}
+
+describe('the compute network: a broker and 3 executor processes', { timeout: 180_000 }, () => {
+  const cleanup = suiteCleanup();
+  after(() => cleanup.run());
+  let node: TestNode;
+  const executors = new Map<string, Executor>();
+
+  const startExecutor = async (id: string): Promise<Executor> => {
+    const issued = await call(node, 'POST', '/api/v1/pool/executors', { headers: node.admin, body: { executor_id: id, name: `test ${id}` } });
+    assert.equal(issued.status, 201, JSON.stringify(issued.body));
+    const data = await mkdtemp(join(tmpdir(), `city-${id}-`));
+    cleanup.after(() => rm(data, { recursive: true, force: true }));
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/city.mjs'), 'executor', '--broker', node.url, '--key', issued.body.key, '--name', id, '--data', data, '--max-cpu', '1', '--max-memory', '0.5', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    cleanup.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    const e = { id, child, output: () => out };
+    executors.set(id, e);
+    return e;
+  };
+  const job = async (jobId: string) => (await call(node, 'GET', `/api/v1/jobs/${jobId}`, { headers: node.admin })).body;
+  const submit = async (body: unknown, headers = node.admin) => call(node, 'POST', '/api/v1/jobs', { headers, body });
+  const finished = (jobId: string, timeoutMs = 30_000) => waitFor(`job ${jobId} finished`, async () => {
+    const j = await job(jobId);
+    return ['succeeded', 'failed', 'cancelled'].includes(j.status) ? j : undefined;
+  }, timeoutMs);
+
+  before(async () => {
+    node = await startTestNode(cleanup, { ...NO_RATE_LIMITS, compute: { maxBlobBytes: 8 * 1024 * 1024, maxOpenJobsPerClient: 4, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 86_400_000 } });
+    await Promise.all(['exec-a', 'exec-b', 'exec-c'].map(startExecutor));
+    await waitFor('3 executors registered', async () => {
+      const pool = await call(node, 'GET', '/api/v1/pool/devices', { headers: node.admin });
+      return pool.body.devices.length === 3 ? true : undefined;
+    }, 30_000);
+  });
+
+  it('shows the executors and the pooled totals', async () => {
+    const pool = (await call(node, 'GET', '/api/v1/pool', { headers: node.admin })).body;
+    assert.equal(pool.totals.devices, 3);
+    assert.ok(pool.totals.cpu_cores > 0 && pool.totals.memory_mb > 0);
+    for (const d of pool.devices) {
+      assert.ok(d.resources.cpu.cores >= 1, 'cores read with systeminformation');
+      assert.ok(d.resources.memory_mb.total > 0);
+      assert.equal(d.limits.max_memory_share, 0.5);
+    }
+  });
+
+  it('runs a job and returns its signed result, which lands in the data store', async () => {
+    const submitted = await submit({ kind: 'anomaly_scoring', input: { series: [series('aq-17', 240, 200)] } });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const done = await finished(submitted.body.job_id);
+    assert.equal(done.status, 'succeeded', done.error);
+    const result = await fetch(`${node.url}/api/v1/jobs/${done.job_id}/result`, { headers: node.admin });
+    const bytes = Buffer.from(await result.arrayBuffer());
+    const output = JSON.parse(bytes.toString('utf8'));
+    assert.ok(output.sensors[0].anomalies.some((a: any) => a.index === 200), 'the planted spike is found');
+    // The same bytes are in the data store under the result's content address.
+    const stored = await fetch(`${node.url}/api/v1/blobs/${done.result_ref}`, { headers: node.admin });
+    assert.deepEqual(Buffer.from(await stored.arrayBuffer()), bytes);
+    // Signed by the executor that ran it, with the key it registered.
+    const [, executorId, signature] = /^ed25519:([^:]+):(.+)$/.exec(done.result_signature)!;
+    assert.equal(executorId, done.executor_id);
+    const row = await node.store.db.selectFrom('executor_keys').select('public_key').where('executor_id', '=', executorId!).executeTakeFirstOrThrow();
+    const jwk = (typeof row.public_key === 'string' ? JSON.parse(row.public_key) : row.public_key) as { kty: 'OKP'; crv: string; x: string };
+    assert.ok(verify(null, resultDigest(done.job_id, done.attempts, bytes), createPublicKey({ key: jwk, format: 'jwk' }), Buffer.from(signature!, 'base64')));
+  });
+
+  it('moves a job to another executor when the one running it is SIGKILLed', async () => {
+    const submitted = await submit({ kind: 'flood_simulation', input: heavyFlood(), timeout_s: 120 });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const running = await waitFor('the job is running', async () => {
+      const j = await job(submitted.body.job_id);
+      return j.status === 'running' && j.executor_id ? j : undefined;
+    });
+    const victim = executors.get(running.executor_id)!;
+    victim.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    const done = await finished(submitted.body.job_id, 60_000);
+    assert.equal(done.status, 'succeeded', done.error);
+    assert.notEqual(done.executor_id, victim.id);
+    assert.equal(done.attempts, 2);
+    assert.ok(Date.now() - killedAt < 20_000 + 30_000, 'placed again at once (the socket closed), not after the heartbeat timeout');
+    const output = JSON.parse(Buffer.from(await (await fetch(`${node.url}/api/v1/jobs/${done.job_id}/result`, { headers: node.admin })).arrayBuffer()).toString('utf8'));
+    assert.ok(output.flooded_cells > 0);
+    // Bring the pool back to three for the tests after.
+    await startExecutor(`${victim.id}-2`);
+    await waitFor('3 executors again', async () => ((await call(node, 'GET', '/api/v1/pool/devices', { headers: node.admin })).body.devices.length === 3 ? true : undefined), 30_000);
+  });
+
+  it('lets a job that needs a GPU wait, then fails it at its deadline saying why', async () => {
+    const submitted = await submit({ kind: 'anomaly_scoring', input: { series: [series('s', 100, 50)] }, needs: { gpu: true }, deadline_s: 2 });
+    assert.equal(submitted.status, 202);
+    const waiting = await job(submitted.body.job_id);
+    assert.equal(waiting.status, 'queued');
+    const done = await finished(submitted.body.job_id, 15_000);
+    assert.equal(done.status, 'failed');
+    assert.match(done.error, /deadline/);
+    assert.match(done.error, /GPU/);
+  });
+
+  it('refuses a missing data reference, an unknown kind and bad input with errors that name them', async () => {
+    const missing = await submit({ kind: 'anomaly_scoring', input_ref: `sha256:${'a'.repeat(64)}` });
+    assert.equal(missing.status, 422);
+    assert.match(missing.body.error.message, /input_ref sha256:a+ is not in the data store/);
+    const unknown = await submit({ kind: 'mine_bitcoin', input: {} });
+    assert.equal(unknown.status, 422);
+    assert.match(unknown.body.error.message, /kind mine_bitcoin is not one the executors run/);
+    const bad = await submit({ kind: 'route_optimisation', input: { stops: [] } });
+    assert.equal(bad.status, 422);
+    assert.match(bad.body.error.message, /input for route_optimisation: /);
+  });
+
+  it('fails a broken WebAssembly module with the compiler\'s reason', async () => {
+    const up = await fetch(`${node.url}/api/v1/blobs`, { method: 'POST', headers: { ...node.admin, 'content-type': 'application/wasm' }, body: Buffer.from('this is not wasm') });
+    assert.equal(up.status, 201);
+    const { ref } = (await up.json()) as { ref: string };
+    const input = await fetch(`${node.url}/api/v1/blobs`, { method: 'POST', headers: { ...node.admin, 'content-type': 'application/octet-stream' }, body: Buffer.from('hello') });
+    const { ref: inputRef } = (await input.json()) as { ref: string };
+    const submitted = await submit({ wasm_ref: ref, input_ref: inputRef });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const done = await finished(submitted.body.job_id);
+    assert.equal(done.status, 'failed');
+    assert.match(done.error, /WebAssembly|wasm/i);
+  });
+
+  it('holds a client to its quota of open jobs', async () => {
+    // Four GPU jobs wait (no GPU here); the fifth is over the quota of 4.
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await submit({ kind: 'anomaly_scoring', input: { series: [series('q', 80, 40)] }, needs: { gpu: true }, deadline_s: 600 });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      ids.push(r.body.job_id);
+    }
+    const over = await submit({ kind: 'anomaly_scoring', input: { series: [series('q', 80, 40)] } });
+    assert.equal(over.status, 429);
+    assert.match(over.body.error.message, /limit of 4 open jobs/);
+    for (const id of ids) {
+      const cancelled = await call(node, 'POST', `/api/v1/jobs/${id}/cancel`, { headers: node.admin });
+      assert.equal(cancelled.body.status, 'cancelled');
+    }
+  });
+
+  it('fans a job out over several executors and merges the parts', async () => {
+    const input = { series: [series('a', 200, 150), series('b', 200, 60), series('c', 200, 20)] };
+    const submitted = await submit({ kind: 'anomaly_scoring', input, fan_out: 3 });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    assert.equal(submitted.body.parts, 3);
+    const done = await finished(submitted.body.job_id);
+    assert.equal(done.status, 'succeeded', done.error);
+    const output = JSON.parse(Buffer.from(await (await fetch(`${node.url}/api/v1/jobs/${done.job_id}/result`, { headers: node.admin })).arrayBuffer()).toString('utf8'));
+    assert.deepEqual(output.sensors.map((s: any) => s.sensor_id), ['a', 'b', 'c']);
+    const parts = await node.store.db.selectFrom('jobs').select(['executor_id', 'status']).where('parent_job_id', '=', done.job_id).execute();
+    assert.equal(parts.length, 3);
+    assert.ok(parts.every((p) => p.status === 'succeeded'));
+  });
+
+  it('cancels a running job: the executor stops it', async () => {
+    const submitted = await submit({ kind: 'flood_simulation', input: heavyFlood(), timeout_s: 120 });
+    await waitFor('running', async () => ((await job(submitted.body.job_id)).status === 'running' ? true : undefined));
+    const cancelled = await call(node, 'POST', `/api/v1/jobs/${submitted.body.job_id}/cancel`, { headers: node.admin });
+    assert.equal(cancelled.body.status, 'cancelled');
+    // The executor is free again: a small job runs at once.
+    const next = await submit({ kind: 'anomaly_scoring', input: { series: [series('z', 100, 10)] } });
+    assert.equal((await finished(next.body.job_id)).status, 'succeeded');
+  });
+});

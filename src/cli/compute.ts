@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { ExecutorAgent } from '../compute/executor.js';
+import { discoverBroker } from '../compute/discovery.js';
 
 interface ExecutorFlags {
-  broker: string;
+  broker?: string;
   key?: string;
   name?: string;
   data: string;
@@ -40,7 +41,7 @@ export function registerCompute(program: Command): void {
   program
     .command('executor')
     .description("offer this machine's spare CPU, memory and storage to a broker and run its jobs")
-    .option('--broker <url>', "the broker node's URL", process.env.CITY_BROKER_URL ?? 'http://127.0.0.1:8080')
+    .option('--broker <url>', "the broker node's URL (default CITY_BROKER_URL, else the first broker announcing _resourcepool._tcp on the local network)")
     .option('--key <key>', 'the executor key an admin issued (POST /api/v1/pool/executors); default CITY_EXECUTOR_KEY')
     .option('--name <name>', 'the name the pool shows (default: the host name)')
     .option('--data <dir>', "where the executor keeps its signing key", process.env.CITY_EXECUTOR_DATA ?? './executor')
@@ -60,8 +61,19 @@ export function registerCompute(program: Command): void {
       const concurrency = Number(flags.concurrency);
       if (!Number.isInteger(concurrency) || concurrency < 1) fail('executor', `--concurrency must be a whole number of at least 1, not ${flags.concurrency}`);
       const log = pino({ level: flags.logLevel });
+      let brokerUrl = flags.broker ?? process.env.CITY_BROKER_URL;
+      if (!brokerUrl) {
+        process.stdout.write('looking for a broker on the local network (mDNS _resourcepool._tcp) …\n');
+        try {
+          const found = await discoverBroker();
+          brokerUrl = found.url;
+          process.stdout.write(`found broker ${found.node ?? found.service} at ${found.url}\n`);
+        } catch (err) {
+          fail('executor', (err as Error).message);
+        }
+      }
       const agent = await ExecutorAgent.start({
-        brokerUrl: flags.broker,
+        brokerUrl,
         key,
         name: flags.name,
         dataDir: flags.data,
@@ -69,7 +81,7 @@ export function registerCompute(program: Command): void {
         concurrency,
         log,
       });
-      agent.onState((state) => process.stdout.write(`executor ${state} (broker ${flags.broker})\n`));
+      agent.onState((state) => process.stdout.write(`executor ${state} (broker ${brokerUrl})\n`));
       const stop = async () => {
         await agent.close();
         process.exit(0);

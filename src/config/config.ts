@@ -97,6 +97,8 @@ export const ConfigSchema = Type.Object(
       heartbeatTimeoutMs: Type.Integer({ minimum: 1000, maximum: 600_000 }),
       /** Job data and results not used for this long are removed (jobs still open keep theirs). */
       blobRetentionMs: Type.Integer({ minimum: 60_000 }),
+      /** Announce the broker on the local network as `_resourcepool._tcp` (seed 003), so `city executor` finds it without --broker. */
+      mdns: Type.Boolean(),
     }, STRICT),
     /** The node's place in the hierarchy (issue 5; seed 001 §1, §7, §12.3). */
     hierarchy: Type.Object({
@@ -198,7 +200,7 @@ export const DEFAULT_CONFIG: Config = {
     workers: -1,
   },
   brain: { reportWindowMs: 15 * 60_000, reportSettleMs: 5_000, maxWindowEntries: 100_000 },
-  compute: { maxBlobBytes: 64 * 1024 * 1024, maxOpenJobsPerClient: 100, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 7 * 86_400_000 },
+  compute: { maxBlobBytes: 64 * 1024 * 1024, maxOpenJobsPerClient: 100, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 7 * 86_400_000, mdns: false },
   hierarchy: {
     forwardSeverity: 'critical',
     reportGraceMs: 10_000,
@@ -234,6 +236,7 @@ export const ENV_SETTINGS: Record<string, string> = {
   CITY_ENROL_TOKEN: 'hierarchy.enrolToken',
   CITY_ADVERTISE_URL: 'hierarchy.advertiseUrl',
   CITY_REPORT_WINDOW_MS: 'brain.reportWindowMs',
+  CITY_COMPUTE_MDNS: 'compute.mdns',
   CITY_TENANT: 'tenantId',
   CITY_ZONES_FILE: 'zonesFile',
   CITY_ROADS_FILE: 'roadsFile',

@@ -70,6 +70,7 @@ import { Broker } from '../compute/broker.js';
 import { FolderBlobStore } from '../compute/blob-store.js';
 import { ExecutorKeys } from '../compute/executor-keys.js';
 import { computeRoutes } from '../compute/routes.js';
+import { announceBroker } from '../compute/discovery.js';
 
 /** The seed's deciding_layer names (seed 001 §10.1 "LOCAL, DISTRICT, CITY, etc."). */
 const LAYER_NAMES = { local: 'LOCAL', district: 'DISTRICT', city: 'CITY', state: 'STATE', national: 'NATIONAL' } as const;
@@ -446,6 +447,8 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `${tls ? 'https' : 'http'}://${host}:${address.port}`;
   listenUrl = url;
+  const stopAnnouncing = config.compute.mdns ? announceBroker({ nodeId: config.nodeId, port: address.port, tls: tls !== undefined }) : null;
+  if (stopAnnouncing) closers.push(stopAnnouncing);
   await hierarchy.start();
   closers.push(() => hierarchy!.close());
 
@@ -461,6 +464,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
       await committer.close();
       await hierarchy!.close();
       clearInterval(blobSweep);
+      await stopAnnouncing?.();
       await broker.close();
       await brain.close();
       await dispatcher.close();

@@ -14,6 +14,7 @@ interface ExecutorFlags {
   maxMemory: string;
   maxStorage: string;
   concurrency: string;
+  dedicated?: boolean;
   logLevel: string;
 }
 
@@ -49,6 +50,7 @@ export function registerCompute(program: Command): void {
     .option('--max-memory <share>', 'share of the memory the pool may use (0–1)', '0.5')
     .option('--max-storage <share>', 'share of the free disk the pool may use (0–1)', '0.2')
     .option('--concurrency <n>', 'jobs run at once', '1')
+    .option('--dedicated', 'a machine for pool work only (a server): offer its share whatever its load')
     .option('--log-level <level>', 'fatal | error | warn | info | debug', 'info')
     .action(async (flags: ExecutorFlags) => {
       const key = flags.key ?? process.env.CITY_EXECUTOR_KEY;
@@ -77,7 +79,7 @@ export function registerCompute(program: Command): void {
         key,
         name: flags.name,
         dataDir: flags.data,
-        limits: { max_cpu_share: share(flags.maxCpu, '--max-cpu'), max_memory_share: share(flags.maxMemory, '--max-memory'), max_storage_share: share(flags.maxStorage, '--max-storage') },
+        limits: { max_cpu_share: share(flags.maxCpu, '--max-cpu'), max_memory_share: share(flags.maxMemory, '--max-memory'), max_storage_share: share(flags.maxStorage, '--max-storage'), dedicated: flags.dedicated === true },
         concurrency,
         log,
       });

@@ -92,6 +92,8 @@ interface Device {
   limits: OfferLimits;
   concurrency: number;
   verifier: KeyObject;
+  /** Another broker offering its executors over a backhaul (src/compute/backhaul.ts), not a machine. */
+  broker: boolean;
   /** job id → what the job was given there. */
   running: Map<string, { attempt: number; needs: ResourceNeeds }>;
 }
@@ -175,6 +177,8 @@ export class Broker {
         return;
       case 'resource_update':
         device.resources = message.resources;
+        // A peer broker's slots change as executors join and leave it.
+        if (device.broker && typeof message.concurrency === 'number') device.concurrency = Math.max(1, Math.min(1024, Math.floor(message.concurrency)));
         this.#emit({ kind: 'resource_update', device: summary(device) });
         this.#broadcast({ type: 'resource_update', device: summary(device) });
         this.#kick();
@@ -220,8 +224,9 @@ export class Broker {
       lastSeenMs: Date.now(),
       resources: m.resources,
       limits: clampLimits(m.limits),
-      concurrency: Math.max(1, Math.min(64, Math.floor(m.concurrency || 1))),
+      concurrency: Math.max(1, Math.min(1024, Math.floor(m.concurrency || 1))),
       verifier,
+      broker: m.platform === PEER_BROKER_PLATFORM,
       running: new Map(),
     };
     this.#devices.set(executorId, device);
@@ -383,6 +388,40 @@ export class Broker {
     return (await query.orderBy('created_at', 'desc').limit(q.limit).execute()).map(jobView);
   }
 
+  /**
+   * What this broker's own executors can take now, as one device for a peer broker (the
+   * backhaul's registration and updates): the largest single executor's free resources (a job
+   * runs on one executor), all executors' job slots (a job sent while they are busy waits in this
+   * broker's queue), a GPU if any has one.
+   */
+  ownCapacity(): { resources: ResourceInfo; concurrency: number } {
+    let best: ReturnType<typeof offered> | null = null;
+    let slots = 0;
+    let gpu: ResourceInfo['gpu'] = null;
+    let cores = 0;
+    let memory = 0;
+    for (const d of this.#devices.values()) {
+      if (d.broker) continue;
+      const o = offered(d);
+      slots += d.concurrency;
+      cores += d.resources.cpu.cores;
+      memory += d.resources.memory_mb.total;
+      if (d.resources.gpu) gpu = d.resources.gpu;
+      if (!best || o.cpu_cores_available > best.cpu_cores_available) best = o;
+    }
+    const freeCores = best?.cpu_cores_available ?? 0;
+    return {
+      // Shaped so the peer's share (1.0) and usage leave exactly the largest executor's free capacity.
+      resources: {
+        cpu: { model: 'pooled executors', cores: Math.max(cores, freeCores), usage_percent: cores > 0 ? Math.round((1 - freeCores / Math.max(cores, freeCores)) * 1000) / 10 : 100 },
+        memory_mb: { total: Math.max(memory, Math.round(best?.memory_mb_available ?? 0)), available: Math.round(best?.memory_mb_available ?? 0) },
+        storage_mb: { total: Math.round(best?.storage_mb_available ?? 0), available: Math.round(best?.storage_mb_available ?? 0) },
+        gpu,
+      },
+      concurrency: Math.max(1, slots),
+    };
+  }
+
   /** Data the open jobs still need (the data store's retention sweep keeps it). */
   pinnedRefs(): Set<string> {
     const refs = new Set<string>();
@@ -395,10 +434,15 @@ export class Broker {
   }
 
   /** Devices online and the pooled totals (GET /api/v1/pool). */
-  pool(): { devices: DeviceSummary[]; totals: { devices: number; cpu_cores: number; cpu_cores_offered: number; memory_mb: number; memory_mb_offered: number; storage_mb_offered: number; gpus: number; running_jobs: number; queued_jobs: number } } {
+  pool(): { devices: DeviceSummary[]; totals: { devices: number; peer_brokers: number; cpu_cores: number; cpu_cores_offered: number; memory_mb: number; memory_mb_offered: number; storage_mb_offered: number; gpus: number; running_jobs: number; queued_jobs: number } } {
     const devices = [...this.#devices.values()].map(summary);
-    const totals = { devices: devices.length, cpu_cores: 0, cpu_cores_offered: 0, memory_mb: 0, memory_mb_offered: 0, storage_mb_offered: 0, gpus: 0, running_jobs: 0, queued_jobs: 0 };
+    const totals = { devices: devices.filter((d) => d.kind === 'executor').length, peer_brokers: 0, cpu_cores: 0, cpu_cores_offered: 0, memory_mb: 0, memory_mb_offered: 0, storage_mb_offered: 0, gpus: 0, running_jobs: 0, queued_jobs: 0 };
     for (const d of this.#devices.values()) {
+      // A peer broker is listed, not summed: its executors are counted where they are attached.
+      if (d.broker) {
+        totals.peer_brokers++;
+        continue;
+      }
       const r = offered(d);
       totals.cpu_cores += d.resources.cpu.cores;
       totals.cpu_cores_offered += round1(r.cpu_cores_available);
@@ -423,27 +467,43 @@ export class Broker {
     });
   }
 
+  /**
+   * Two passes: first the jobs a peer broker passed on, on this broker's own executors only (a job
+   * never travels back over a backhaul it came in on); then every other job, on all executors —
+   * own ones first, since a peer broker ranks as busier (see `offered`).
+   */
   async #place(): Promise<void> {
+    const queued = [...this.#open.values()].filter((j) => j.status === 'queued');
+    if (queued.length === 0) return;
+    await this.#placePass(queued.filter((j) => isFromPeer(j)), false);
+    await this.#placePass(queued.filter((j) => !isFromPeer(j) && j.status === 'queued'), true);
+  }
+
+  async #placePass(jobs: JobView[], withPeers: boolean): Promise<void> {
+    if (jobs.length === 0) return;
     const now = Date.now();
-    const queue: QueuedJob[] = [];
-    for (const j of this.#open.values()) {
-      if (j.status !== 'queued') continue;
-      queue.push({ job_id: j.job_id, priority: j.priority as QueuedJob['priority'], deadline_ms: j.deadline_at === null ? null : Date.parse(j.deadline_at), submitted_ms: Date.parse(j.created_at), needs: j.needs, single: true });
-    }
-    if (queue.length === 0) return;
-    const devices: DeviceResources[] = [...this.#devices.values()].map((d) => ({ ...offered(d), device_id: d.id }));
+    const queue: QueuedJob[] = jobs.map((j) => ({ job_id: j.job_id, priority: j.priority as QueuedJob['priority'], deadline_ms: j.deadline_at === null ? null : Date.parse(j.deadline_at), submitted_ms: Date.parse(j.created_at), needs: j.needs, single: true }));
+    const devices: DeviceResources[] = [...this.#devices.values()].filter((d) => withPeers || !d.broker).map((d) => ({ ...offered(d), device_id: d.id }));
     const plan = schedule(queue, devices, now);
     for (const e of plan.expired) {
       const job = this.#open.get(e.job_id);
       if (job) await this.#finish(job, 'failed', { error: `deadline passed before it could be placed: ${e.reason}` });
     }
+    let deferred = false;
     for (const a of plan.assign) {
       const job = this.#open.get(a.job_id);
       const target = a.plan.allocations[0];
       const device = target ? this.#devices.get(target.device_id) : undefined;
       if (!job || !device || job.status !== 'queued') continue;
+      // The plan counts resources, not job slots: an executor already at its concurrency takes no
+      // more; the job waits for the next pass, which sees that executor full and looks elsewhere.
+      if (device.running.size >= device.concurrency) {
+        deferred = true;
+        continue;
+      }
       await this.#dispatch(job, device);
     }
+    if (deferred) this.#kick();
   }
 
   async #dispatch(job: JobView, device: Device): Promise<void> {
@@ -461,6 +521,7 @@ export class Broker {
         kind: job.kind,
         wasm_b64: wasm ? Buffer.from(wasm).toString('base64') : null,
         input_b64: Buffer.from(input).toString('base64'),
+        needs: job.needs,
         limits: { timeout_ms: job.timeout_ms, max_memory_mb: Math.max(16, Math.round(job.needs.memory_mb || this.#o.maxMemoryMb)) },
       });
     } catch (err) {
@@ -553,26 +614,38 @@ function offered(d: Device): Omit<DeviceResources, 'device_id'> {
     usedMem += j.needs.memory_mb;
     usedDisk += j.needs.storage_mb;
   }
-  const idleCpu = r.cpu.cores * (1 - Math.min(100, Math.max(0, r.cpu.usage_percent)) / 100);
+  const idleCpu = l.dedicated ? capCpu : r.cpu.cores * (1 - Math.min(100, Math.max(0, r.cpu.usage_percent)) / 100);
   const full = d.running.size >= d.concurrency;
   return {
-    online: !full,
+    online: !full && !(d.broker && d.concurrency <= d.running.size),
     cpu_cores_available: Math.max(0, Math.min(idleCpu + usedCpu, capCpu) - usedCpu),
     memory_mb_available: Math.max(0, Math.min(r.memory_mb.available + usedMem, capMem) - usedMem),
     storage_mb_available: Math.max(0, Math.min(r.storage_mb.available, capDisk) - usedDisk),
     gpu: r.gpu ? { name: r.gpu.name } : null,
-    running: d.running.size,
+    // A peer broker ranks after this broker's own executors: its jobs travel a backhaul.
+    running: d.running.size + (d.broker ? PEER_BROKER_PENALTY : 0),
     limits: { cpu_cores: capCpu, memory_mb: capMem, storage_mb: capDisk },
   };
 }
 
+/** The platform a broker registers as when it offers its executors to another broker. */
+export const PEER_BROKER_PLATFORM = 'possible-city broker';
+/** Extra running jobs a peer broker counts as when executors are ranked. */
+const PEER_BROKER_PENALTY = 2;
+/** Jobs a peer broker passed on carry its id as their client (`broker:<node>`). */
+export const PEER_CLIENT_PREFIX = 'broker:';
+
+function isFromPeer(j: JobView): boolean {
+  return j.client_id.startsWith(PEER_CLIENT_PREFIX);
+}
+
 function clampLimits(l: OfferLimits): OfferLimits {
   const c = (v: number) => (Number.isFinite(v) ? Math.max(0, Math.min(1, v)) : 0.5);
-  return { max_cpu_share: c(l.max_cpu_share), max_memory_share: c(l.max_memory_share), max_storage_share: c(l.max_storage_share) };
+  return { max_cpu_share: c(l.max_cpu_share), max_memory_share: c(l.max_memory_share), max_storage_share: c(l.max_storage_share), dedicated: l.dedicated === true };
 }
 
 function summary(d: Device): DeviceSummary {
-  return { device_id: d.id, name: d.name, platform: d.platform, online: true, resources: d.resources, limits: d.limits, running: d.running.size, last_seen_at: new Date(d.lastSeenMs).toISOString() };
+  return { device_id: d.id, name: d.name, platform: d.platform, kind: d.broker ? 'broker' : 'executor', online: true, resources: d.resources, limits: d.limits, running: d.running.size, last_seen_at: new Date(d.lastSeenMs).toISOString() };
 }
 
 function send(socket: ExecutorSocket, message: BrokerMessage): void {

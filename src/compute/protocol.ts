@@ -19,12 +19,17 @@ export interface OfferLimits {
   max_cpu_share: number;
   max_memory_share: number;
   max_storage_share: number;
+  /**
+   * A machine that runs pool work only (a city server): its share is offered whatever its
+   * measured load. Otherwise (a laptop, a desk PC) only the CPU its owner leaves idle is offered.
+   */
+  dedicated?: boolean;
 }
 
 export type ExecutorMessage =
   | { type: 'register'; name: string; platform: string; resources: ResourceInfo; limits: OfferLimits; public_key: Record<string, unknown>; concurrency: number; version: string }
   | { type: 'heartbeat' }
-  | { type: 'resource_update'; resources: ResourceInfo }
+  | { type: 'resource_update'; resources: ResourceInfo; concurrency?: number }
   | { type: 'task_progress'; job_id: string; attempt: number; fraction: number }
   | {
       type: 'task_result';
@@ -53,6 +58,8 @@ export type BrokerMessage =
       kind: string | null;
       wasm_b64: string | null;
       input_b64: string;
+      /** What the job asked for: a peer broker places it among its own executors with it. */
+      needs?: { cpu_cores: number; memory_mb: number; storage_mb: number; gpu: boolean };
       limits: { timeout_ms: number; max_memory_mb: number };
     }
   | { type: 'task_cancel'; job_id: string; attempt: number; reason: string }
@@ -62,6 +69,8 @@ export interface DeviceSummary {
   device_id: string;
   name: string;
   platform: string;
+  /** 'broker': another broker offering its executors over a backhaul (seed 000's second broker). */
+  kind: 'executor' | 'broker';
   online: boolean;
   resources: ResourceInfo;
   limits: OfferLimits;

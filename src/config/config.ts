@@ -99,6 +99,11 @@ export const ConfigSchema = Type.Object(
       blobRetentionMs: Type.Integer({ minimum: 60_000 }),
       /** Announce the broker on the local network as `_resourcepool._tcp` (seed 003), so `city executor` finds it without --broker. */
       mdns: Type.Boolean(),
+      /**
+       * Other brokers to share executors with (seed 000's second broker): each with the executor
+       * key it issued this node (POST /api/v1/pool/executors there). Run one on each side.
+       */
+      backhaul: Type.Array(Type.Object({ url: Type.String({ pattern: '^(https?|wss?)://' }), key: Type.String({ minLength: 10 }) }, STRICT), { maxItems: 32 }),
     }, STRICT),
     /** The node's place in the hierarchy (issue 5; seed 001 §1, §7, §12.3). */
     hierarchy: Type.Object({
@@ -200,7 +205,7 @@ export const DEFAULT_CONFIG: Config = {
     workers: -1,
   },
   brain: { reportWindowMs: 15 * 60_000, reportSettleMs: 5_000, maxWindowEntries: 100_000 },
-  compute: { maxBlobBytes: 64 * 1024 * 1024, maxOpenJobsPerClient: 100, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 7 * 86_400_000, mdns: false },
+  compute: { maxBlobBytes: 64 * 1024 * 1024, maxOpenJobsPerClient: 100, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 7 * 86_400_000, mdns: false, backhaul: [] },
   hierarchy: {
     forwardSeverity: 'critical',
     reportGraceMs: 10_000,

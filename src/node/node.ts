@@ -71,6 +71,7 @@ import { FolderBlobStore } from '../compute/blob-store.js';
 import { ExecutorKeys } from '../compute/executor-keys.js';
 import { computeRoutes } from '../compute/routes.js';
 import { announceBroker } from '../compute/discovery.js';
+import { Backhaul, brokerSigningKey } from '../compute/backhaul.js';
 
 /** The seed's deciding_layer names (seed 001 §10.1 "LOCAL, DISTRICT, CITY, etc."). */
 const LAYER_NAMES = { local: 'LOCAL', district: 'DISTRICT', city: 'CITY', state: 'STATE', national: 'NATIONAL' } as const;
@@ -121,6 +122,8 @@ export interface CityNode {
   readonly hierarchy: Hierarchy;
   /** The compute network's broker (issue 7). */
   readonly broker: Broker;
+  /** Links to other brokers this one shares its executors with. */
+  readonly backhauls: readonly Backhaul[];
   close(): Promise<void>;
 }
 
@@ -449,6 +452,11 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   listenUrl = url;
   const stopAnnouncing = config.compute.mdns ? announceBroker({ nodeId: config.nodeId, port: address.port, tls: tls !== undefined }) : null;
   if (stopAnnouncing) closers.push(stopAnnouncing);
+  // Backhauls to other brokers (issue 7 §6): this broker offers its executors to each.
+  const backhaulKey = config.compute.backhaul.length > 0 ? await brokerSigningKey(db) : null;
+  const backhauls = config.compute.backhaul.map((target) => new Backhaul({ target, nodeId: config.nodeId, broker, blobs, signingKey: backhaulKey!.signingKey, publicJwk: backhaulKey!.publicJwk, log }));
+  for (const b of backhauls) b.start();
+  closers.push(async () => backhauls.forEach((b) => b.close()));
   await hierarchy.start();
   closers.push(() => hierarchy!.close());
 
@@ -465,6 +473,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
       await hierarchy!.close();
       clearInterval(blobSweep);
       await stopAnnouncing?.();
+      for (const b of backhauls) b.close();
       await broker.close();
       await brain.close();
       await dispatcher.close();
@@ -512,6 +521,7 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
     roads,
     hierarchy,
     broker,
+    backhauls,
     close,
   };
 }

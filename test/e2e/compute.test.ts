@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { resultDigest } from '../../src/compute/protocol.js';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { call, NO_RATE_LIMITS, startTestNode, suiteCleanup, type TestNode } from '../helpers/node.js';
@@ -49,7 +50,7 @@ describe('the compute network: a broker and 3 executor processes', { timeout: 18
     assert.equal(issued.status, 201, JSON.stringify(issued.body));
     const data = await mkdtemp(join(tmpdir(), `city-${id}-`));
     cleanup.after(() => rm(data, { recursive: true, force: true }));
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/city.mjs'), 'executor', '--broker', node.url, '--key', issued.body.key, '--name', id, '--data', data, '--max-cpu', '1', '--max-memory', '0.5', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/city.mjs'), 'executor', '--broker', node.url, '--key', issued.body.key, '--name', id, '--data', data, '--max-cpu', '1', '--max-memory', '0.5', '--dedicated', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -68,7 +69,7 @@ describe('the compute network: a broker and 3 executor processes', { timeout: 18
   }, timeoutMs);
 
   before(async () => {
-    node = await startTestNode(cleanup, { ...NO_RATE_LIMITS, compute: { maxBlobBytes: 8 * 1024 * 1024, maxOpenJobsPerClient: 4, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 86_400_000 } });
+    node = await startTestNode(cleanup, { ...NO_RATE_LIMITS, compute: { ...DEFAULT_CONFIG.compute, maxBlobBytes: 8 * 1024 * 1024, maxOpenJobsPerClient: 4 } });
     await Promise.all(['exec-a', 'exec-b', 'exec-c'].map(startExecutor));
     await waitFor('3 executors registered', async () => {
       const pool = await call(node, 'GET', '/api/v1/pool/devices', { headers: node.admin });

@@ -137,8 +137,13 @@ export class Broker {
     this.#o = { ...BROKER_DEFAULTS, ...deps.options };
   }
 
-  onUpdate(listener: (u: PoolUpdate) => void): void {
+  /** Returns the function that stops listening. */
+  onUpdate(listener: (u: PoolUpdate) => void): () => void {
     this.#listeners.push(listener);
+    return () => {
+      const at = this.#listeners.indexOf(listener);
+      if (at >= 0) this.#listeners.splice(at, 1);
+    };
   }
 
   /** Loads the open jobs; those that were running when the broker stopped are queued again (their executors are gone). */
@@ -301,6 +306,8 @@ export class Broker {
 
   /** @throws CITY_ERR_JOB_INVALID (422) naming what is wrong; CITY_ERR_QUOTA_EXCEEDED (429) */
   async submit(request: JobRequest, clientId: string): Promise<JobView> {
+    const shapeProblem = requestProblem(request);
+    if (shapeProblem) throw cityError('JOB_INVALID', { reason: shapeProblem });
     const kind = request.kind ?? null;
     const wasmRef = request.wasm_ref ?? null;
     if ((kind === null) === (wasmRef === null)) throw cityError('JOB_INVALID', { reason: 'give either `kind` (one of ' + [...TASK_KINDS.keys()].join(', ') + ') or `wasm_ref` (a WebAssembly module in the data store)' });
@@ -626,6 +633,34 @@ function offered(d: Device): Omit<DeviceResources, 'device_id'> {
     running: d.running.size + (d.broker ? PEER_BROKER_PENALTY : 0),
     limits: { cpu_cores: capCpu, memory_mb: capMem, storage_mb: capDisk },
   };
+}
+
+/**
+ * What the HTTP route's schema checks, for requests that arrive another way (the client
+ * WebSocket, a peer broker): null when the shape is right, else what is wrong.
+ */
+function requestProblem(r: JobRequest): string | null {
+  if (typeof r !== 'object' || r === null) return 'a job is a JSON object';
+  if (r.kind !== undefined && typeof r.kind !== 'string') return 'kind must be a string';
+  if (r.wasm_ref !== undefined && typeof r.wasm_ref !== 'string') return 'wasm_ref must be a sha256: ref';
+  if (r.input_ref !== undefined && typeof r.input_ref !== 'string') return 'input_ref must be a sha256: ref';
+  if (r.priority !== undefined && !JOB_PRIORITIES.includes(r.priority)) return `priority must be one of ${JOB_PRIORITIES.join(', ')}`;
+  for (const f of ['deadline_s', 'timeout_s', 'max_attempts', 'fan_out'] as const) {
+    const v = r[f];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) return `${f} must be a positive number`;
+  }
+  if (r.max_attempts !== undefined && (!Number.isInteger(r.max_attempts) || r.max_attempts > 20)) return 'max_attempts must be a whole number from 1 to 20';
+  if (r.fan_out !== undefined && (!Number.isInteger(r.fan_out) || r.fan_out > 256)) return 'fan_out must be a whole number from 1 to 256';
+  const n = r.needs;
+  if (n !== undefined) {
+    if (typeof n !== 'object' || n === null) return 'needs must be an object';
+    for (const f of ['cpu_cores', 'memory_mb', 'storage_mb'] as const) {
+      const v = n[f];
+      if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) return `needs.${f} must be a number of at least 0`;
+    }
+    if (n.gpu !== undefined && typeof n.gpu !== 'boolean') return 'needs.gpu must be true or false';
+  }
+  return null;
 }
 
 /** The platform a broker registers as when it offers its executors to another broker. */

@@ -3,8 +3,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { requires } from '../auth/policy.js';
 import { actorId, isSuperAdmin } from '../auth/principal.js';
 import type { AuditLog } from '../auth/audit.js';
-import { cityError } from '../errors.js';
-import { Broker, JOB_PRIORITIES } from './broker.js';
+import { CityError, cityError } from '../errors.js';
+import { Broker, JOB_PRIORITIES, type JobRequest } from './broker.js';
 import { BlobTooLargeError, type BlobStore } from './blob-store.js';
 import type { ExecutorKeys } from './executor-keys.js';
 import type { ExecutorMessage } from './protocol.js';
@@ -95,6 +95,53 @@ export async function computeRoutes(app: FastifyInstance, opts: ComputeRouteOpti
       void broker.receive(executorId, socket, message).catch((err) => request.log.error({ err }, 'executor message failed'));
     });
     socket.on('close', () => broker.disconnected(executorId, socket));
+  });
+
+  // Clients over WebSocket (seed 003 "Task Submission": task_submit → task_result): submit jobs and
+  // hear of their progress and outcome on the same socket, without polling.
+  app.get('/api/v1/jobs/ws', { websocket: true, schema: { summary: 'Submit jobs and follow them over WebSocket (task_submit → task_accepted, task_progress, task_result)', tags: ['compute'] }, config: requires('compute') }, (socket, request) => {
+    const clientId = actorId(request.principal);
+    const mine = new Set<string>();
+    const unsubscribe = broker.onUpdate((u) => {
+      if (u.kind !== 'job' || !mine.has(u.job.job_id)) return;
+      const job = u.job;
+      if (job.status === 'running' || job.status === 'queued') socket.send(JSON.stringify({ type: 'task_progress', job_id: job.job_id, status: job.status, progress: job.progress, executor_id: job.executor_id, attempts: job.attempts }));
+      else {
+        mine.delete(job.job_id);
+        socket.send(JSON.stringify({ type: 'task_result', job }));
+      }
+    });
+    socket.on('close', unsubscribe);
+    socket.on('message', (data) => {
+      let message: { type?: string; request_id?: string } & JobRequest;
+      try {
+        message = JSON.parse(String(data)) as typeof message;
+      } catch {
+        socket.send(JSON.stringify({ type: 'error', error: { code: 'CITY_ERR_REQUEST_INVALID', message: 'messages are JSON objects with a type (task_submit, task_cancel)' } }));
+        return;
+      }
+      const requestId = message.request_id ?? null;
+      const answer = (work: Promise<unknown>, type: string) =>
+        void work.then(
+          (job) => socket.send(JSON.stringify({ type, request_id: requestId, job })),
+          (err: unknown) => socket.send(JSON.stringify({ type: 'error', request_id: requestId, error: err instanceof CityError ? err.toJSON() : { code: 'CITY_ERR_INTERNAL', message: (err as Error).message } })),
+        );
+      if (message.type === 'task_submit') {
+        const { type: _t, request_id: _r, ...job } = message;
+        answer(
+          broker.submit(job, clientId).then((view) => {
+            mine.add(view.job_id);
+            return view;
+          }),
+          'task_accepted',
+        );
+      } else if (message.type === 'task_cancel' && typeof (message as { job_id?: unknown }).job_id === 'string') {
+        const jobId = (message as unknown as { job_id: string }).job_id;
+        answer(broker.get(jobId).then((j) => (j.client_id === clientId || seesAll(request) ? broker.cancel(jobId, clientId) : Promise.reject(cityError('JOB_NOT_FOUND', { jobId })))), 'task_cancelled');
+      } else {
+        socket.send(JSON.stringify({ type: 'error', request_id: requestId, error: { code: 'CITY_ERR_REQUEST_INVALID', message: `unknown message type ${String(message.type)}: send task_submit or task_cancel` } }));
+      }
+    });
   });
 
   // Blobs take any bytes: their own parser, in their own scope, so JSON is stored as sent.

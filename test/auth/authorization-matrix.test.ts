@@ -148,6 +148,7 @@ const ROUTES: Record<string, RouteRow> = {
   'GET /api/v1/jobs/:jobId': { permission: 'compute', path: '/api/v1/jobs/matrix-missing' },
   'GET /api/v1/jobs/:jobId/result': { permission: 'compute', path: '/api/v1/jobs/matrix-missing/result' },
   'POST /api/v1/jobs/:jobId/cancel': { permission: 'compute', path: '/api/v1/jobs/matrix-missing/cancel' },
+  'GET /api/v1/jobs/ws': { permission: 'compute' },
   'GET /docs/static/index.html': { permission: 'public' },
   'GET /docs/static/swagger-initializer.js': { permission: 'public' },
   'GET /docs/json': { permission: 'public' },

@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { resultDigest } from '../../src/compute/protocol.js';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
@@ -195,6 +196,22 @@ describe('the compute network: a broker and 3 executor processes', { timeout: 18
     const parts = await node.store.db.selectFrom('jobs').select(['executor_id', 'status']).where('parent_job_id', '=', done.job_id).execute();
     assert.equal(parts.length, 3);
     assert.ok(parts.every((p) => p.status === 'succeeded'));
+  });
+
+  it('takes jobs over a client WebSocket and answers with their progress and result (seed 003 task_submit → task_result)', async () => {
+    const ws = new WebSocket(`${node.url.replace('http', 'ws')}/api/v1/jobs/ws`, { headers: node.admin });
+    const inbox: any[] = [];
+    ws.on('message', (d) => inbox.push(JSON.parse(String(d))));
+    await new Promise<void>((resolve, reject) => ws.once('open', () => resolve()).once('error', reject));
+    ws.send(JSON.stringify({ type: 'task_submit', request_id: 'r1', kind: 'anomaly_scoring', input: { series: [series('ws', 120, 90)] } }));
+    ws.send(JSON.stringify({ type: 'task_submit', request_id: 'r2', kind: 'anomaly_scoring', needs: { cpu_cores: 'lots' } }));
+    const accepted = await waitFor('accepted', async () => inbox.find((m) => m.type === 'task_accepted' && m.request_id === 'r1'));
+    const refused = await waitFor('refused', async () => inbox.find((m) => m.type === 'error' && m.request_id === 'r2'));
+    assert.match(refused.error.message, /needs.cpu_cores must be a number/);
+    const result = await waitFor('result', async () => inbox.find((m) => m.type === 'task_result' && m.job.job_id === accepted.job.job_id), 30_000);
+    assert.equal(result.job.status, 'succeeded');
+    assert.ok(result.job.result_ref.startsWith('sha256:'));
+    ws.close();
   });
 
   it('cancels a running job: the executor stops it', async () => {

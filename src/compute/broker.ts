@@ -124,6 +124,8 @@ export class Broker {
   readonly #listeners: Array<(u: PoolUpdate) => void> = [];
   #sweep: NodeJS.Timeout | null = null;
   #kickPending = false;
+  #placing = false;
+  #kickAgain = false;
   #closed = false;
   /** Results ignored because they were late, duplicated or for another attempt. */
   staleResults = 0;
@@ -276,6 +278,8 @@ export class Broker {
     const job = this.#open.get(m.job_id);
     const given = device.running.get(m.job_id);
     if (!job || !given || given.attempt !== m.attempt || job.executor_id !== device.id || job.attempts !== m.attempt || job.status !== 'running') {
+      // The slot it took is free again either way, unless this executor runs a newer attempt of it.
+      if (given && given.attempt === m.attempt && !(job && job.executor_id === device.id && job.attempts === given.attempt && job.status === 'running')) device.running.delete(m.job_id);
       this.staleResults++;
       this.#log.info({ job: m.job_id, attempt: m.attempt, executor: device.id }, 'result ignored: late, duplicate or for another attempt');
       return;
@@ -465,12 +469,30 @@ export class Broker {
 
   // ---- scheduling -----------------------------------------------------------------------------
 
+  /**
+   * Asks for a placement pass. Passes never overlap: one asked for while another runs happens
+   * right after it (two passes at once could both give one job to two executors).
+   */
   #kick(): void {
-    if (this.#kickPending || this.#closed) return;
+    if (this.#closed) return;
+    if (this.#placing) {
+      this.#kickAgain = true;
+      return;
+    }
+    if (this.#kickPending) return;
     this.#kickPending = true;
     setImmediate(() => {
       this.#kickPending = false;
-      void this.#place().catch((err) => this.#log.error({ err }, 'scheduling failed'));
+      this.#placing = true;
+      void this.#place()
+        .catch((err) => this.#log.error({ err }, 'scheduling failed'))
+        .finally(() => {
+          this.#placing = false;
+          if (this.#kickAgain) {
+            this.#kickAgain = false;
+            this.#kick();
+          }
+        });
     });
   }
 
@@ -582,12 +604,13 @@ export class Broker {
 
   async #update(job: JobView, fields: Partial<Pick<JobView, 'status' | 'executor_id' | 'attempts' | 'assigned_at' | 'finished_at' | 'progress' | 'error' | 'result_ref' | 'result_signature'>>): Promise<void> {
     const now = new Date();
+    // Memory first: a pass or a result arriving while the row is written sees the job as it now is.
+    Object.assign(job, fields);
     await this.#db
       .updateTable('jobs')
       .set({ ...fields, updated_at: now })
       .where('job_id', '=', job.job_id)
       .execute();
-    Object.assign(job, fields);
     this.#emit({ kind: 'job', job });
   }
 

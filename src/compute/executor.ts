@@ -250,15 +250,37 @@ async function signingKey(dataDir: string): Promise<{ privateKey: KeyObject; pub
 
 /** What the machine has now (seed 003 ResourceInfo: CPU cores and usage, memory, storage, GPU). */
 export async function probeResources(dataDir: string): Promise<ResourceInfo> {
-  const [cpu, load, mem, disks, graphics] = await Promise.all([si.cpu(), si.currentLoad(), si.mem(), si.fsSize().catch(() => []), si.graphics().catch(() => ({ controllers: [] as Array<{ model: string; vram: number | null }> }))]);
+  // Only load and free memory change from job to job; they are read from /proc, cheaply. The CPU
+  // model, free disk and GPU (systeminformation spawns commands for those) are read every 5 minutes.
+  if (staticFacts === null || Date.now() - staticFactsAtMs > 300_000) {
+    staticFacts = readStaticFacts(dataDir);
+    staticFactsAtMs = Date.now();
+  }
+  const fixed = await staticFacts;
+  const [load, mem] = await Promise.all([si.currentLoad(), si.mem()]);
+  return {
+    cpu: { ...fixed.cpu, usage_percent: Math.round(load.currentLoad * 10) / 10 },
+    memory_mb: { total: mb(mem.total), available: mb(mem.available) },
+    storage_mb: fixed.storage_mb,
+    gpu: fixed.gpu,
+  };
+}
+
+let staticFactsAtMs = 0;
+let staticFacts: Promise<Pick<ResourceInfo, 'storage_mb' | 'gpu'> & { cpu: { model: string; cores: number } }> | null = null;
+
+async function readStaticFacts(dataDir: string): Promise<Pick<ResourceInfo, 'storage_mb' | 'gpu'> & { cpu: { model: string; cores: number } }> {
+  const [cpu, disks, graphics] = await Promise.all([si.cpu(), si.fsSize().catch(() => []), si.graphics().catch(() => ({ controllers: [] as Array<{ model: string; vram: number | null }> }))]);
   // The file system the executor works on: the longest mount point its data folder lies under.
   const disk = disks.filter((d) => dataDir.startsWith(d.mount)).sort((a, b) => b.mount.length - a.mount.length)[0];
   const gpu = graphics.controllers.find((c) => c.vram !== null && c.vram > 0) ?? null;
-  const mb = (bytes: number) => Math.round(bytes / 2 ** 20);
   return {
-    cpu: { model: `${cpu.manufacturer} ${cpu.brand}`.trim(), cores: cpu.cores, usage_percent: Math.round(load.currentLoad * 10) / 10 },
-    memory_mb: { total: mb(mem.total), available: mb(mem.available) },
+    cpu: { model: `${cpu.manufacturer} ${cpu.brand}`.trim(), cores: cpu.cores },
     storage_mb: { total: disk ? mb(disk.size) : 0, available: disk ? mb(disk.available) : 0 },
     gpu: gpu ? { name: gpu.model, memory_mb: gpu.vram ?? null } : null,
   };
+}
+
+function mb(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
 }

@@ -1,9 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import pino from 'pino';
 import { ExecutorAgent } from '../compute/executor.js';
 import { discoverBroker } from '../compute/discovery.js';
+import { nodeClientOptions, nodeToken, type NodeClientFlags } from './node-client.js';
 
 interface ExecutorFlags {
   broker?: string;
@@ -18,10 +18,7 @@ interface ExecutorFlags {
   logLevel: string;
 }
 
-interface SubmitFlags {
-  url: string;
-  token?: string;
-  data: string;
+interface SubmitFlags extends NodeClientFlags {
   kind?: string;
   wasm?: string;
   input?: string;
@@ -92,12 +89,7 @@ export function registerCompute(program: Command): void {
       process.on('SIGTERM', () => void stop());
     });
 
-  program
-    .command('submit')
-    .description('submit a job to a broker: a task kind or a WebAssembly module, with its input; --wait follows it to its result')
-    .option('--url <url>', "the broker node's URL", process.env.CITY_URL ?? 'http://127.0.0.1:8080')
-    .option('--token <token>', 'access token or admin token (default: CITY_ADMIN_TOKEN, else <data>/admin-token)')
-    .option('--data <dir>', "the node's data folder, to read its admin token from", process.env.CITY_DATA_DIR ?? './data')
+  nodeClientOptions(program.command('submit').description('submit a job to a broker: a task kind or a WebAssembly module, with its input; --wait follows it to its result'))
     .option('--kind <kind>', 'flood_simulation | route_optimisation | anomaly_scoring')
     .option('--wasm <file>', 'a WebAssembly module to run instead of a kind')
     .option('--input <file>', 'the input file (JSON for a kind, any bytes for a module)')
@@ -112,7 +104,7 @@ export function registerCompute(program: Command): void {
     .option('--wait', 'follow the job, showing progress, and print its result')
     .option('--output <file>', 'with --wait: write the result here instead of printing it')
     .action(async (flags: SubmitFlags) => {
-      const token = flags.token ?? process.env.CITY_ADMIN_TOKEN ?? (await readFile(join(flags.data, 'admin-token'), 'utf8').then((t) => t.trim(), () => null));
+      const token = await nodeToken(flags);
       if (!token) fail('submit', 'no token: pass --token, set CITY_ADMIN_TOKEN, or point --data at the node\'s data folder');
       const base = flags.url.replace(/\/+$/, '');
       const auth = { authorization: `Bearer ${token}` };

@@ -1,25 +1,16 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Topology, TopologyChild, TopologyLink } from '../hierarchy/topology.js';
+import { nodeClientOptions, nodeToken, type NodeClientFlags } from './node-client.js';
 
-interface TopologyFlags {
-  url: string;
-  token?: string;
-  data: string;
+interface TopologyFlags extends NodeClientFlags {
   json?: boolean;
 }
 
 export function registerTopology(program: Command): void {
-  program
-    .command('topology')
-    .description("print a node's hierarchy: its parent, children (and theirs), peers, and each link's state, lag, outbox depth and last report")
-    .option('--url <url>', "the node's HTTP address", process.env.CITY_URL ?? 'http://127.0.0.1:8080')
-    .option('--token <token>', 'admin token or access token (default: CITY_ADMIN_TOKEN, else <data>/admin-token)')
-    .option('--data <dir>', "the node's data folder, to read its admin token from", process.env.CITY_DATA_DIR ?? './data')
+  nodeClientOptions(program.command('topology').description("print a node's hierarchy: its parent, children (and theirs), peers, and each link's state, lag, outbox depth and last report"))
     .option('--json', 'print the answer of GET /api/v1/topology as JSON')
     .action(async (flags: TopologyFlags) => {
-      const token = flags.token ?? process.env.CITY_ADMIN_TOKEN ?? (await readFile(join(flags.data, 'admin-token'), 'utf8').then((t) => t.trim(), () => null));
+      const token = await nodeToken(flags);
       if (!token) fail(`no token: pass --token, set CITY_ADMIN_TOKEN, or point --data at the node's data folder (it keeps admin-token there)`);
       let res: Response;
       try {

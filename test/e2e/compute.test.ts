@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createPublicKey, verify } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +19,8 @@ import { waitFor } from '../helpers/wait.js';
  * loses it to another; a GPU job with no GPU fails at its deadline saying why; bad references, an
  * over-quota client and a broken WebAssembly module get clear errors; fan-out, cancellation.
  */
+
+const run = promisify(execFile);
 
 interface Executor {
   id: string;
@@ -212,6 +215,17 @@ describe('the compute network: a broker and 3 executor processes', { timeout: 18
     assert.equal(result.job.status, 'succeeded');
     assert.ok(result.job.result_ref.startsWith('sha256:'));
     ws.close();
+  });
+
+  it('city submit --wait uploads the input, follows the job and prints its result', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'city-submit-'));
+    cleanup.after(() => rm(dir, { recursive: true, force: true }));
+    const inputFile = join(dir, 'input.json');
+    await writeFile(inputFile, JSON.stringify({ series: [series('cli', 150, 120)] }));
+    const { stdout, stderr } = await run(process.execPath, [join(PROJECT_ROOT, 'bin/city.mjs'), 'submit', '--url', node.url, '--token', node.adminToken!, '--kind', 'anomaly_scoring', '--input', inputFile, '--cpu', '0.5', '--wait']);
+    const output = JSON.parse(stdout);
+    assert.ok(output.sensors[0].anomalies.some((a: any) => a.index === 120), stdout);
+    assert.match(stderr, /succeeded .*100%/, 'the progress line ends at 100%');
   });
 
   it('cancels a running job: the executor stops it', async () => {

@@ -25,8 +25,8 @@
  *   npx tsx bench/brain/node-red-peer.ts --events 1000000 --mode closed,paced --feed-rate 80000 --batch 500
  *   npx tsx bench/brain/node-red-peer.ts --events 200000 --check    the flow's code in-process only
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -36,7 +36,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqtt, { type MqttClient } from 'mqtt';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { compileCondition } from '../../src/rules/expression.js';
-import { cpuSeconds, LatencyRecorder, machine, markdownTable, progress } from '../report.js';
+import { cpuSeconds, ensurePeerPackages, freePort, LatencyRecorder, machine, markdownTable, progress } from '../report.js';
 import {
   PLUGIN_IDS,
   batchEvents,
@@ -101,27 +101,10 @@ export interface NodeRedPeerResult extends BrainRunResult {
 
 /** Installs the pinned node-red into bench/.peers/node-red unless it is there; returns red.js. */
 export function ensureNodeRed(): string {
-  const pkg = join(PEER_DIR, 'node_modules/node-red/package.json');
-  const installed = existsSync(pkg) ? (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version : null;
-  if (installed !== NODE_RED_VERSION) {
-    progress(`installing node-red@${NODE_RED_VERSION} into ${PEER_DIR} (found ${installed ?? 'none'})`);
-    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    const r = spawnSync(npm, ['install', '--prefix', PEER_DIR, `node-red@${NODE_RED_VERSION}`, '--save-exact', '--no-audit', '--no-fund', '--loglevel', 'error'], { stdio: 'inherit' });
-    if (r.status !== 0) throw new Error(`npm install node-red@${NODE_RED_VERSION} failed (exit ${r.status})`);
-  }
+  ensurePeerPackages(PEER_DIR, { 'node-red': NODE_RED_VERSION });
   return join(PEER_DIR, 'node_modules/node-red/red.js');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Proc {
   name: string;

@@ -4,12 +4,10 @@
  * of BullMQ's API the bench uses, written out because the project's type check cannot see the
  * peer folder.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
-import { progress } from '../report.js';
+import { ensurePeerPackages } from '../report.js';
 
 export const BULLMQ_VERSION = '6.7.0';
 /** BullMQ's Redis client (an optional peer dependency of BullMQ 6). */
@@ -72,15 +70,7 @@ export interface BullMqModule {
  *   const { Queue } = loadBullMq();
  */
 export function ensureBullMq(): void {
-  const installed = (name: string) => {
-    const pkg = join(BULLMQ_PEER_DIR, 'node_modules', name, 'package.json');
-    return existsSync(pkg) ? (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version : null;
-  };
-  if (installed('bullmq') === BULLMQ_VERSION && installed('ioredis') === IOREDIS_VERSION) return;
-  progress(`installing bullmq@${BULLMQ_VERSION} and ioredis@${IOREDIS_VERSION} into ${BULLMQ_PEER_DIR} (found bullmq ${installed('bullmq') ?? 'none'})`);
-  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  const r = spawnSync(npm, ['install', '--prefix', BULLMQ_PEER_DIR, `bullmq@${BULLMQ_VERSION}`, `ioredis@${IOREDIS_VERSION}`, '--save-exact', '--no-audit', '--no-fund', '--loglevel', 'error'], { stdio: ['ignore', 2, 2] });
-  if (r.status !== 0) throw new Error(`npm install bullmq@${BULLMQ_VERSION} failed (exit ${r.status})`);
+  ensurePeerPackages(BULLMQ_PEER_DIR, { bullmq: BULLMQ_VERSION, ioredis: IOREDIS_VERSION });
 }
 
 /**

@@ -12,7 +12,8 @@
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { BULLMQ_VERSION, ensureBullMq, loadBullMq, type BullConnection, type BullQueue, type BullQueueEvents } from './bullmq-api.js';
-import { canConnect, cpuSecondsWithChildren, freePort, ProcessGroup, type Proc } from './processes.js';
+import { canConnect, cpuSecondsWithChildren, ProcessGroup, type Proc } from './processes.js';
+import { freePort } from '../report.js';
 import { ownCpuSeconds, pool, summarise, type JobTimes, type JobsRunResult, type Workload } from './workload.js';
 
 export const BULLMQ_PEER_DEFAULTS = {

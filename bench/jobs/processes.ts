@@ -109,23 +109,6 @@ export class ProcessGroup {
   }
 }
 
-/**
- * A TCP port free on 127.0.0.1 now (the OS's pick for port 0); another process may take it
- * before the caller binds it, which on a bench machine is a risk worth taking.
- *
- * @example
- *   const port = await freePort(); // → e.g. 41327
- */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * True when something accepts a TCP connection on 127.0.0.1:port.

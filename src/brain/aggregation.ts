@@ -207,15 +207,7 @@ export class AggregationReporter {
 
   /** Reports newest first; `before` (ISO time) pages on with the previous page's `next_before`. */
   async list(q: { limit: number; before?: string | undefined }): Promise<{ reports: StoredReport[]; next_before: string | null }> {
-    let query = this.#o.db
-      .selectFrom('aggregation_reports')
-      .select(['report_id', 'window_start', 'window_end', 'created_at', 'report'])
-      .where('tenant_id', '=', this.#o.tenantId)
-      .where('node_id', '=', this.#o.nodeId);
-    if (q.before !== undefined) query = query.where('window_start', '<', new Date(q.before));
-    const rows = await query.orderBy('window_start', 'desc').limit(q.limit + 1).execute();
-    const reports = rows.slice(0, q.limit).map(storedView);
-    return { reports, next_before: rows.length > q.limit ? reports[reports.length - 1]!.window_start : null };
+    return listReports(this.#o.db, this.#o.tenantId, this.#o.nodeId, q);
   }
 
   // ---- schedule ------------------------------------------------------------------------------
@@ -492,7 +484,19 @@ function iso(ms: number): string {
   return new Date(ms).toISOString().replace('.000Z', 'Z');
 }
 
-function storedView(r: { report_id: string; window_start: Date | string; window_end: Date | string; created_at: Date | string; report: unknown }): StoredReport {
+/**
+ * A node's stored window reports, newest first; `before` (ISO time) pages on with the previous
+ * page's `next_before`. A Local Brain's and a higher layer's (src/hierarchy/layer-reporter.ts) alike.
+ */
+export async function listReports(db: Kysely<Database>, tenantId: string, nodeId: string, q: { limit: number; before?: string | undefined }): Promise<{ reports: StoredReport[]; next_before: string | null }> {
+  let query = db.selectFrom('aggregation_reports').select(['report_id', 'window_start', 'window_end', 'created_at', 'report']).where('tenant_id', '=', tenantId).where('node_id', '=', nodeId);
+  if (q.before !== undefined) query = query.where('window_start', '<', new Date(q.before));
+  const rows = await query.orderBy('window_start', 'desc').limit(q.limit + 1).execute();
+  const reports = rows.slice(0, q.limit).map(storedView);
+  return { reports, next_before: rows.length > q.limit ? reports[reports.length - 1]!.window_start : null };
+}
+
+export function storedView(r: { report_id: string; window_start: Date | string; window_end: Date | string; created_at: Date | string; report: unknown }): StoredReport {
   return {
     report_id: r.report_id,
     window_start: iso(toMs(r.window_start)),

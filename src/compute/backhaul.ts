@@ -1,3 +1,4 @@
+import { backoffMs } from '../actions/backoff.js';
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -11,7 +12,8 @@ import { HEARTBEAT_MS, resultDigest, type BrokerMessage, type ExecutorMessage } 
 export const BACKHAUL_DEFAULTS = {
   /** How often the offer (this broker's free capacity) is sent to the peer. */
   offerUpdateMs: 2_000,
-  reconnect: { baseMs: 500, maxMs: 10_000 },
+  /** Reconnect delays: 0.5 s doubling to 10 s, with jitter (src/actions/backoff.ts). */
+  reconnect: { baseDelayMs: 500, maxDelayMs: 10_000 },
 } as const;
 
 /** A backhaul to another broker: its URL and the executor key that broker issued to this one. */
@@ -85,7 +87,7 @@ export class Backhaul {
       for (const [local, f] of this.#forwarded) if (f.ws === ws) this.#forwarded.delete(local);
       if (this.state === 'closed') return;
       this.state = 'disconnected';
-      const delay = Math.min(BACKHAUL_DEFAULTS.reconnect.maxMs, BACKHAUL_DEFAULTS.reconnect.baseMs * 2 ** Math.min(this.#failures++, 5)) * (0.5 + Math.random() / 2);
+      const delay = backoffMs(++this.#failures, BACKHAUL_DEFAULTS.reconnect);
       this.#o.log.warn({ peer: this.#o.target.url, retryInMs: Math.round(delay) }, 'backhaul down: working alone, reconnecting');
       this.#reconnect = setTimeout(() => this.#connect(), delay);
       this.#reconnect.unref();

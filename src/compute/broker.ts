@@ -121,6 +121,8 @@ export class Broker {
   readonly #devices = new Map<string, Device>();
   /** Queued and running jobs (the store has all of them). */
   readonly #open = new Map<string, JobView>();
+  /** Open jobs per client (fan-out parts not counted): the quota, without a scan per submit. */
+  readonly #openPerClient = new Map<string, number>();
   readonly #listeners: Array<(u: PoolUpdate) => void> = [];
   #sweep: NodeJS.Timeout | null = null;
   #kickPending = false;
@@ -158,7 +160,7 @@ export class Broker {
       .where('parts', 'is', null)
       .execute();
     const rows = await this.#db.selectFrom('jobs').selectAll().where('tenant_id', '=', this.#tenantId).where('status', 'in', ['queued', 'running']).execute();
-    for (const r of rows) this.#open.set(r.job_id, jobView(r));
+    for (const r of rows) this.#track(jobView(r));
     this.#sweep = setInterval(() => this.#sweepNow(), this.#o.sweepMs);
     this.#sweep.unref();
     this.#kick();
@@ -321,8 +323,7 @@ export class Broker {
     if (wasmRef !== null && !(await this.#blobs.stat(wasmRef))) throw cityError('JOB_INVALID', { reason: `wasm_ref ${wasmRef} is not in the data store (upload it with POST /api/v1/blobs)` });
     const inputRef = request.input_ref ?? null;
     if (inputRef !== null && !(await this.#blobs.stat(inputRef))) throw cityError('JOB_INVALID', { reason: `input_ref ${inputRef} is not in the data store (upload it with POST /api/v1/blobs)` });
-    const open = [...this.#open.values()].filter((j) => j.client_id === clientId && j.parent_job_id === null).length;
-    if (open >= this.#o.maxOpenJobsPerClient) throw cityError('QUOTA_EXCEEDED', { what: 'open jobs', limit: this.#o.maxOpenJobsPerClient, holder: clientId });
+    if ((this.#openPerClient.get(clientId) ?? 0) >= this.#o.maxOpenJobsPerClient) throw cityError('QUOTA_EXCEEDED', { what: 'open jobs', limit: this.#o.maxOpenJobsPerClient, holder: clientId });
     // A kind's input is checked here, so a wrong field is the client's 422 now and not a failed job later.
     let input: unknown = request.input;
     if (taskKind) {
@@ -357,7 +358,7 @@ export class Broker {
       }
     }
     const inserted = await this.#db.insertInto('jobs').values(rows).returningAll().execute();
-    for (const r of inserted) this.#open.set(r.job_id, jobView(r));
+    for (const r of inserted) this.#track(jobView(r));
     const view = this.#open.get(jobId)!;
     this.#emit({ kind: 'job', job: view });
     this.#kick();
@@ -562,7 +563,7 @@ export class Broker {
   async #finish(job: JobView, status: 'succeeded' | 'failed' | 'cancelled', fields: { error?: string; result_ref?: string; result_signature?: string }): Promise<void> {
     if (job.executor_id) this.#devices.get(job.executor_id)?.running.delete(job.job_id);
     await this.#update(job, { status, finished_at: new Date().toISOString(), progress: status === 'succeeded' ? 1 : job.progress, ...fields });
-    this.#open.delete(job.job_id);
+    this.#untrack(job);
     if (job.parent_job_id !== null) await this.#partFinished(job);
   }
 
@@ -599,7 +600,7 @@ export class Broker {
     }
     await this.#update(job, { status: 'cancelled', finished_at: new Date().toISOString(), error: reason });
     if (job.executor_id) this.#devices.get(job.executor_id)?.running.delete(job.job_id);
-    this.#open.delete(job.job_id);
+    this.#untrack(job);
   }
 
   async #update(job: JobView, fields: Partial<Pick<JobView, 'status' | 'executor_id' | 'attempts' | 'assigned_at' | 'finished_at' | 'progress' | 'error' | 'result_ref' | 'result_signature'>>): Promise<void> {
@@ -612,6 +613,18 @@ export class Broker {
       .where('job_id', '=', job.job_id)
       .execute();
     this.#emit({ kind: 'job', job });
+  }
+
+  #track(job: JobView): void {
+    this.#open.set(job.job_id, job);
+    if (job.parent_job_id === null) this.#openPerClient.set(job.client_id, (this.#openPerClient.get(job.client_id) ?? 0) + 1);
+  }
+
+  #untrack(job: JobView): void {
+    if (!this.#open.delete(job.job_id) || job.parent_job_id !== null) return;
+    const left = (this.#openPerClient.get(job.client_id) ?? 1) - 1;
+    if (left > 0) this.#openPerClient.set(job.client_id, left);
+    else this.#openPerClient.delete(job.client_id);
   }
 
   #broadcast(message: BrokerMessage, except?: string): void {

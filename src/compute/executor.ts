@@ -1,3 +1,4 @@
+import { backoffMs } from '../actions/backoff.js';
 import { generateKeyPairSync, createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { arch, hostname, platform, release } from 'node:os';
@@ -15,7 +16,8 @@ export const EXECUTOR_DEFAULTS = {
   concurrency: 1,
   /** Resources are read and sent this often (and after each task). */
   resourceUpdateMs: 10_000,
-  reconnect: { baseMs: 500, maxMs: 10_000 },
+  /** Reconnect delays: 0.5 s doubling to 10 s, with jitter (src/actions/backoff.ts). */
+  reconnect: { baseDelayMs: 500, maxDelayMs: 10_000 },
 } as const;
 
 export interface ExecutorOptions {
@@ -116,10 +118,10 @@ export class ExecutorAgent {
       this.#stopTimers();
       if (this.state === 'closed') return;
       this.#setState('disconnected');
-      const delay = Math.min(EXECUTOR_DEFAULTS.reconnect.maxMs, EXECUTOR_DEFAULTS.reconnect.baseMs * 2 ** Math.min(this.#failures++, 5)) * (0.5 + Math.random() / 2);
+      const delay = backoffMs(++this.#failures, EXECUTOR_DEFAULTS.reconnect);
       this.#o.log.warn({ code, reason: String(reason), retryInMs: Math.round(delay) }, 'broker connection closed: reconnecting');
+      // Not unref'd: while the broker is away this timer is all that keeps `city executor` alive.
       this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
-      this.#reconnectTimer.unref();
     });
   }
 

@@ -51,6 +51,19 @@ interface Outline {
  *   links.filter((l) => wards[l.a]!.zone.id === 'chennai-w119' || wards[l.b]!.zone.id === 'chennai-w119');
  */
 export function wardAdjacency(zones: ZoneLookup): { wards: WardPoint[]; links: WardLink[] } {
+  // Per zone tree (a replaced tree is a new object): the road fallback and the hierarchy's peer
+  // introductions both ask, and it costs 20–160 ms for Chennai's 201 wards.
+  let cached = adjacencyCache.get(zones.tree);
+  if (!cached) {
+    cached = computeAdjacency(zones);
+    adjacencyCache.set(zones.tree, cached);
+  }
+  return cached;
+}
+
+const adjacencyCache = new WeakMap<ZoneLookup['tree'], { wards: WardPoint[]; links: WardLink[] }>();
+
+function computeAdjacency(zones: ZoneLookup): { wards: WardPoint[]; links: WardLink[] } {
   const { toleranceM, minContactM } = ADJACENCY_DEFAULTS;
   const withGeometry = zones.tree.all().filter((z) => z.geometry !== null);
   const lowest = Math.min(...withGeometry.map((z) => ZONE_LEVELS.indexOf(z.level)));

@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { cityError } from '../errors.js';
 import { uuidv7 } from '../events/ids.js';
 import type { ZoneTree } from '../geo/zones.js';
-import type { ActionSpec, ActionView, DecisionView, RuleMatch } from '../decisions/types.js';
+import type { ActionSpec, DecisionView, RuleMatch } from '../decisions/types.js';
 import type { Database } from '../store/schema.js';
 import type { LinkAuth, LinkedNode } from './link-auth.js';
 
@@ -212,9 +212,8 @@ export class Directives {
     const matches: RuleMatch[] = [];
     for (const r of rows) {
       const payload = parse<DirectivePayload>(r.payload);
-      const detail = r.status;
       if (r.decision_id !== null) this.#running.set(r.decision_id, payload.directive_id);
-      else if (detail === 'acknowledged' && this.#childrenInScope(payload.scope_zone_id).length === 0) matches.push(this.#match(payload, r.received_from));
+      else if (r.status === 'acknowledged' && this.#childrenInScope(payload.scope_zone_id).length === 0) matches.push(this.#match(payload, r.received_from));
     }
     for (const decisionId of [...this.#running.keys()]) await this.actionsChanged(decisionId);
     return matches;
@@ -359,13 +358,6 @@ export class Directives {
     };
   }
 }
-
-/** A kind of decision that executes a directive (the hierarchy watches their actions). */
-export function isDirectiveDecision(view: DecisionView): boolean {
-  return view.rule.kind === 'directive';
-}
-
-export type { ActionView };
 
 function parse<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;

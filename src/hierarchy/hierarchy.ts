@@ -1,3 +1,4 @@
+import { backoffMs } from '../actions/backoff.js';
 import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import { cityError } from '../errors.js';
@@ -9,7 +10,7 @@ import { Enrolments, applyPeers, enrolWithParent, type NodeCard } from './enrolm
 import { escalationMatch, recordEscalation, undecidedEscalations, type EscalationPayload, type EscalationPolicy } from './escalations.js';
 import { LinkInbox, type LinkMessage, type LinkResult } from './inbox.js';
 import { LINK_HEADER, type LinkAuth, type LinkedNode } from './link-auth.js';
-import { LinkSender, type LinkBackoff, type LinkSenderState } from './link-sender.js';
+import { LinkSender, type LinkBackoff } from './link-sender.js';
 import { LayerReporter, recordChildReport } from './layer-reporter.js';
 import type { NodeRole } from './roles.js';
 import type { LinkHealth } from './topology-types.js';
@@ -39,6 +40,9 @@ export interface HierarchyOptions {
   submit: (matches: RuleMatch[]) => void;
   log: Logger;
 }
+
+/** Enrolment retries while the parent is unreachable: 0.5 s doubling to 30 s, with jitter. */
+const ENROL_RETRY = { baseDelayMs: 500, maxDelayMs: 30_000 };
 
 /** Which kinds each relation may send (a child cannot direct its parent, a peer cannot report). */
 const KINDS_FROM: Record<LinkedNode['relation'], ReadonlySet<string>> = {
@@ -168,26 +172,41 @@ export class Hierarchy {
     void this.directives.actionsChanged(decisionId).then(() => this.poke('parent'), (err) => this.#o.log.warn({ err }, 'directive status not recorded'));
   }
 
-  /** The link to `nodeId` ('parent' for the parent), as the topology shows it. */
-  async linkHealth(destination: string, nodeId: string | null): Promise<LinkHealth> {
-    const sender = this.#senders.get(destination);
-    const state: LinkSenderState | null = sender ? await sender.state() : null;
-    let lastSeen: string | null = null;
-    let lastReport: string | null = null;
-    if (nodeId !== null) {
-      const seen = await this.#o.db.selectFrom('link_inbox_sources').select('last_received_at').where('tenant_id', '=', this.#o.tenantId).where('source_node', '=', nodeId).executeTakeFirst();
-      lastSeen = seen ? new Date(seen.last_received_at).toISOString() : null;
-      const report = await this.#o.db.selectFrom('child_reports').select((eb) => eb.fn.max('received_at').as('at')).where('tenant_id', '=', this.#o.tenantId).where('source_node', '=', nodeId).executeTakeFirst();
-      lastReport = report?.at ? new Date(report.at).toISOString() : null;
-    }
-    const notEnrolled = destination === 'parent' && this.links.parent() === null;
-    return {
-      state: notEnrolled ? 'not_enrolled' : !state ? 'idle' : state.state === 'down' ? (state.delivered > 0 ? 'degraded' : 'down') : state.state,
-      lag_ms: state?.oldest_pending_at ? Math.max(0, Date.now() - Date.parse(state.oldest_pending_at)) : 0,
-      outbox_depth: state?.pending ?? 0,
-      last_seen_at: lastSeen,
-      last_report_at: lastReport,
-      last_error: notEnrolled ? this.#enrolError : (state?.last_error ?? null),
+  /**
+   * Every link's health at once, as the topology shows it: three grouped reads (outbox depth per
+   * destination, last heard per source, last report per child) whatever the number of links,
+   * then a lookup per link ('parent' for the parent). The dashboard asks every 5 s.
+   */
+  async linkHealths(): Promise<(destination: string, nodeId: string | null) => LinkHealth> {
+    const { db, tenantId } = this.#o;
+    const [pending, seen, reports] = await Promise.all([
+      db
+        .selectFrom('outbox')
+        .select((eb) => ['destination', eb.fn.countAll<string | number>().as('n'), eb.fn.min('created_at').as('oldest')])
+        .where('tenant_id', '=', tenantId)
+        .where('delivered_at', 'is', null)
+        .groupBy('destination')
+        .execute(),
+      db.selectFrom('link_inbox_sources').select(['source_node', 'last_received_at']).where('tenant_id', '=', tenantId).execute(),
+      db.selectFrom('child_reports').select((eb) => ['source_node', eb.fn.max('received_at').as('at')]).where('tenant_id', '=', tenantId).groupBy('source_node').execute(),
+    ]);
+    const iso = (v: Date | string | null | undefined) => (v === null || v === undefined ? null : new Date(v).toISOString());
+    const queued = new Map(pending.map((r) => [r.destination, { n: Number(r.n), oldest: iso(r.oldest) }]));
+    const heard = new Map(seen.map((r) => [r.source_node, iso(r.last_received_at)]));
+    const reported = new Map(reports.map((r) => [r.source_node, iso(r.at)]));
+    const now = Date.now();
+    return (destination, nodeId) => {
+      const snap = this.#senders.get(destination)?.snapshot() ?? null;
+      const q = queued.get(destination);
+      const notEnrolled = destination === 'parent' && this.links.parent() === null;
+      return {
+        state: notEnrolled ? 'not_enrolled' : !snap ? 'idle' : snap.state === 'down' ? (snap.delivered > 0 ? 'degraded' : 'down') : snap.state,
+        lag_ms: q?.oldest ? Math.max(0, now - Date.parse(q.oldest)) : 0,
+        outbox_depth: q?.n ?? 0,
+        last_seen_at: nodeId === null ? null : (heard.get(nodeId) ?? null),
+        last_report_at: nodeId === null ? null : (reported.get(nodeId) ?? null),
+        last_error: notEnrolled ? this.#enrolError : (snap?.last_error ?? null),
+      };
     };
   }
 
@@ -332,7 +351,7 @@ export class Hierarchy {
         log.error({ err }, 'enrolment refused by the parent');
         return;
       }
-      const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random() / 2);
+      const delay = backoffMs(attempt + 1, ENROL_RETRY);
       log.warn({ err: (err as Error).message, retryInMs: Math.round(delay) }, 'parent unreachable for enrolment: working alone, retrying');
       this.#enrolTimer = setTimeout(() => void this.#enrol(attempt + 1), delay).unref();
     }

@@ -9,6 +9,7 @@ import { cityError } from '../errors.js';
 import { uuidv7 } from '../events/ids.js';
 import type { RoadNetwork } from '../geo/roads.js';
 import type { ZoneService } from '../geo/zone-service.js';
+import { centroidOf } from '../geo/geodesy.js';
 import type { MultiPolygon, Polygon } from '../geo/geojson.js';
 import type { RuleMatch } from '../decisions/types.js';
 import type { Database } from '../store/schema.js';
@@ -276,9 +277,9 @@ export async function layerFunctionRoutes(app: FastifyInstance, opts: LayerFunct
     { schema: { summary: "Children ranked on each KPI from their latest reports (seed 001 §6.2 national benchmarking)", tags: ['hierarchy'], security: [{ adminToken: [] }] }, config: requires('monitor') },
     async () => {
       const inputs = [];
+      const latest = await latestChildReports(hierarchy);
       for (const c of hierarchy.links.active('child')) {
-        const latest = await latestChildReport(hierarchy, c.node_id);
-        inputs.push({ id: c.node_id, name: c.zone_id !== null && opts.zones.tree.has(c.zone_id) ? opts.zones.tree.get(c.zone_id).name : null, metrics: metricsOf(latest) });
+        inputs.push({ id: c.node_id, name: c.zone_id !== null && opts.zones.tree.has(c.zone_id) ? opts.zones.tree.get(c.zone_id).name : null, metrics: metricsOf(latest.get(c.node_id) ?? null) });
       }
       return {
         members: inputs,
@@ -310,17 +311,18 @@ function nodeZone(children: LinkedNode[], nodeId: string): string | null {
   return children.find((c) => c.node_id === nodeId)?.zone_id ?? null;
 }
 
-async function latestChildReport(hierarchy: Hierarchy, nodeId: string): Promise<AggregationReport | LayerReport | null> {
-  if (!hierarchy.reporter) return null;
-  const [latest] = await hierarchy.reporter.childReports({ limit: 1, source: nodeId });
-  return latest?.report ?? null;
+/** Each child's newest report, by child (one read). */
+async function latestChildReports(hierarchy: Hierarchy): Promise<Map<string, AggregationReport | LayerReport>> {
+  if (!hierarchy.reporter) return new Map();
+  return new Map([...(await hierarchy.reporter.latestChildReports())].map(([id, r]) => [id, r.report]));
 }
 
 /** Every resource with a position the children's latest reports list (locals list theirs; layers pass their children's on). */
 async function resourceCandidates(hierarchy: Hierarchy, children: LinkedNode[]): Promise<ResourceCandidate[]> {
   const out: ResourceCandidate[] = [];
+  const latest = await latestChildReports(hierarchy);
   for (const c of children) {
-    const report = await latestChildReport(hierarchy, c.node_id);
+    const report = latest.get(c.node_id);
     if (!report || !('aggregation_report' in report)) continue;
     for (const r of report.aggregation_report.resources ?? []) out.push({ ...r, node_id: c.node_id });
   }
@@ -330,12 +332,14 @@ async function resourceCandidates(hierarchy: Hierarchy, children: LinkedNode[]):
 /** Each child city's available resources (from its latest report) as the state pool sees them. */
 async function childHoldings(hierarchy: Hierarchy, children: LinkedNode[], zones: ZoneService): Promise<PoolHolding[]> {
   const out: PoolHolding[] = [];
+  const latest = await latestChildReports(hierarchy);
   for (const c of children) {
-    const report = await latestChildReport(hierarchy, c.node_id);
+    const report = latest.get(c.node_id);
     const summary = report ? ('aggregation_report' in report ? report.aggregation_report.summary : report.layer_report.summary) : null;
     if (!summary) continue;
     const zone = c.zone_id !== null && zones.tree.has(c.zone_id) ? zones.tree.get(c.zone_id) : null;
-    const centre = zone?.geometry ? centroid(zone.geometry as Polygon | MultiPolygon) : null;
+    const point = zone?.geometry ? centroidOf(zone.geometry) : null;
+    const centre = point ? { lng: point[0]!, lat: point[1]! } : null;
     for (const [key, available] of Object.entries(summary.resource_status)) {
       const type = key.replace(/_available$/, '');
       const total = summary.resource_totals[`${type}_total`] ?? available;
@@ -343,18 +347,6 @@ async function childHoldings(hierarchy: Hierarchy, children: LinkedNode[], zones
     }
   }
   return out;
-}
-
-function centroid(g: Polygon | MultiPolygon): { lat: number; lng: number } | null {
-  const ring = g.type === 'Polygon' ? g.coordinates[0] : g.coordinates[0]?.[0];
-  if (!ring || ring.length === 0) return null;
-  let x = 0;
-  let y = 0;
-  for (const p of ring) {
-    x += p[0]!;
-    y += p[1]!;
-  }
-  return { lng: x / ring.length, lat: y / ring.length };
 }
 
 /** The KPIs benchmarking compares, from a child's report (a layer report's own KPIs when it has them). */

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { AggregationReport, StoredReport } from '../brain/aggregation.js';
+import { listReports, storedView, type AggregationReport, type StoredReport } from '../brain/aggregation.js';
 import { cityError } from '../errors.js';
 import { uuidv7 } from '../events/ids.js';
 import type { Database } from '../store/schema.js';
@@ -136,11 +136,7 @@ export class LayerReporter {
   }
 
   async list(q: { limit: number; before?: string | undefined }): Promise<{ reports: StoredReport[]; next_before: string | null }> {
-    let query = this.#o.db.selectFrom('aggregation_reports').select(['report_id', 'window_start', 'window_end', 'created_at', 'report']).where('tenant_id', '=', this.#o.tenantId).where('node_id', '=', this.#o.nodeId);
-    if (q.before !== undefined) query = query.where('window_start', '<', new Date(q.before));
-    const rows = await query.orderBy('window_start', 'desc').limit(q.limit + 1).execute();
-    const reports = rows.slice(0, q.limit).map(storedView);
-    return { reports, next_before: rows.length > q.limit ? reports[reports.length - 1]!.window_start : null };
+    return listReports(this.#o.db, this.#o.tenantId, this.#o.nodeId, q);
   }
 
   /** Child reports received, newest window first (GET /api/v1/layer/child-reports). */
@@ -150,6 +146,20 @@ export class LayerReporter {
     if (q.windowStart !== undefined) query = query.where('window_start', '=', new Date(q.windowStart));
     const rows = await query.orderBy('window_start', 'desc').orderBy('source_node').orderBy('revision', 'desc').limit(q.limit).execute();
     return rows.map(childView);
+  }
+
+  /** Each child's newest report (its latest window, latest revision), by child: one read. */
+  async latestChildReports(): Promise<Map<string, StoredChildReport>> {
+    const rows = await this.#o.db
+      .selectFrom('child_reports')
+      .selectAll()
+      .distinctOn('source_node')
+      .where('tenant_id', '=', this.#o.tenantId)
+      .orderBy('source_node')
+      .orderBy('window_start', 'desc')
+      .orderBy('revision', 'desc')
+      .execute();
+    return new Map(rows.map((r) => [r.source_node, childView(r)]));
   }
 
   // ---- schedule --------------------------------------------------------------------------
@@ -265,15 +275,6 @@ function childView(r: { source_node: string; report_id: string; window_start: Da
   };
 }
 
-function storedView(r: { report_id: string; window_start: Date | string; window_end: Date | string; created_at: Date | string; report: unknown }): StoredReport {
-  return {
-    report_id: r.report_id,
-    window_start: new Date(r.window_start).toISOString(),
-    window_end: new Date(r.window_end).toISOString(),
-    created_at: new Date(r.created_at).toISOString(),
-    report: parseJson(r.report),
-  };
-}
 
 function parseJson<T>(value: unknown): T {
   return (typeof value === 'string' ? JSON.parse(value) : value) as T;

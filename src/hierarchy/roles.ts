@@ -38,7 +38,7 @@ export function touchingZones(zones: ZoneLookup, zoneIds: readonly string[]): Ma
   const tree = zones.tree;
   const result = new Map<string, Set<string>>(zoneIds.map((id) => [id, new Set<string>()]));
   if (zoneIds.length < 2) return result;
-  const { wards, links } = adjacencyOf(zones);
+  const { wards, links } = wardAdjacency(zones);
   // Each ward → the given zone it lies in (if any).
   const owner = (wardId: string): string | null => {
     if (result.has(wardId)) return wardId;
@@ -54,15 +54,4 @@ export function touchingZones(zones: ZoneLookup, zoneIds: readonly string[]): Ma
     result.get(y)!.add(x);
   }
   return result;
-}
-
-const adjacencyCache = new WeakMap<ZoneTree, ReturnType<typeof wardAdjacency>>();
-/** Per zone tree (a replaced tree is a new object): computed once, 20–160 ms for Chennai's 201 wards. */
-function adjacencyOf(zones: ZoneLookup): ReturnType<typeof wardAdjacency> {
-  let cached = adjacencyCache.get(zones.tree);
-  if (!cached) {
-    cached = wardAdjacency(zones);
-    adjacencyCache.set(zones.tree, cached);
-  }
-  return cached;
 }

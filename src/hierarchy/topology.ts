@@ -5,6 +5,7 @@ import type { ZoneTree } from '../geo/zones.js';
 import type { Database } from '../store/schema.js';
 import type { Hierarchy } from './hierarchy.js';
 import type { Topology, TopologyChild } from './topology-types.js';
+import type { StoredChildReport } from './layer-reporter.js';
 
 export type { LinkHealth, Topology, TopologyChild, TopologyLink } from './topology-types.js';
 
@@ -61,26 +62,27 @@ async function linkedNodes(opts: TopologyRouteOptions): Promise<Pick<Topology, '
   if (!h) return { parent: null, children: [], peers: [] };
   const tree = opts.zones();
   const zoneName = (id: string | null): string | null => (id !== null && tree.has(id) ? tree.get(id).name : null);
+  const [health, latest] = await Promise.all([h.linkHealths(), h.reporter ? h.reporter.latestChildReports() : Promise.resolve(new Map<string, StoredChildReport>())]);
   const parentNode = h.links.parent();
-  const uplink = h.uplinkStatus();
   const parent: Topology['parent'] = parentNode
-    ? { node_id: parentNode.node_id, role: parentNode.role, zone_id: parentNode.zone_id, zone_name: zoneName(parentNode.zone_id), url: parentNode.url, link: await h.linkHealth('parent', parentNode.node_id) }
-    : uplink.state === 'not_enrolled'
-      ? { node_id: '(not enrolled)', role: 'unknown', zone_id: null, zone_name: null, url: null, link: await h.linkHealth('parent', null) }
+    ? { node_id: parentNode.node_id, role: parentNode.role, zone_id: parentNode.zone_id, zone_name: zoneName(parentNode.zone_id), url: parentNode.url, link: health('parent', parentNode.node_id) }
+    : h.uplinkStatus().state === 'not_enrolled'
+      ? { node_id: '(not enrolled)', role: 'unknown', zone_id: null, zone_name: null, url: null, link: health('parent', null) }
       : null;
-  const children: TopologyChild[] = [];
-  for (const c of h.links.active('child')) {
-    children.push({ node_id: c.node_id, role: c.role, zone_id: c.zone_id, zone_name: zoneName(c.zone_id), link: await h.linkHealth(c.node_id, c.node_id), children: await grandchildren(h, c.node_id, zoneName) });
-  }
-  const peers: Topology['peers'] = [];
-  for (const p of h.links.active('peer')) peers.push({ node_id: p.node_id, role: p.role, zone_id: p.zone_id, zone_name: zoneName(p.zone_id), link: await h.linkHealth(p.node_id, p.node_id) });
+  const children: TopologyChild[] = h.links.active('child').map((c) => ({
+    node_id: c.node_id,
+    role: c.role,
+    zone_id: c.zone_id,
+    zone_name: zoneName(c.zone_id),
+    link: health(c.node_id, c.node_id),
+    children: grandchildren(latest.get(c.node_id), zoneName),
+  }));
+  const peers: Topology['peers'] = h.links.active('peer').map((p) => ({ node_id: p.node_id, role: p.role, zone_id: p.zone_id, zone_name: zoneName(p.zone_id), link: health(p.node_id, p.node_id) }));
   return { parent, children, peers };
 }
 
 /** A child's own children, as its latest report lists them (recursively through the reports' child lines). */
-async function grandchildren(h: Hierarchy, childId: string, zoneName: (id: string | null) => string | null): Promise<TopologyChild[]> {
-  if (!h.reporter) return [];
-  const [latest] = await h.reporter.childReports({ limit: 1, source: childId });
+function grandchildren(latest: StoredChildReport | undefined, zoneName: (id: string | null) => string | null): TopologyChild[] {
   const body = latest && 'layer_report' in latest.report ? latest.report.layer_report : null;
   if (!body) return [];
   return body.children.map((line) => ({
@@ -100,12 +102,13 @@ function nodeZone(tree: ZoneTree, zoneId: string | null): { id: string; name: st
   return roots.length === 1 ? roots[0]! : null;
 }
 
-/** Pending means not yet delivered, as GET /api/v1/outbox?pending=true lists them (the outbox_pending index covers it). */
+/** What waits for the parent (children's and peers' queues are on their links). Pending means not yet delivered (the outbox_pending index covers it). */
 async function pendingUplink(db: Kysely<Database>, tenantId: string): Promise<Topology['uplink']> {
   const row = await db
     .selectFrom('outbox')
     .select((eb) => [eb.fn.countAll<string>().as('pending'), eb.fn.min('created_at').as('oldest')])
     .where('tenant_id', '=', tenantId)
+    .where('destination', '=', 'parent')
     .where('delivered_at', 'is', null)
     .executeTakeFirstOrThrow();
   return { outbox_pending: Number(row.pending), oldest_pending_at: row.oldest === null || row.oldest === undefined ? null : new Date(row.oldest).toISOString() };

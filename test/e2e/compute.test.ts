@@ -11,6 +11,7 @@ import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { resultDigest } from '../../src/compute/protocol.js';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { call, NO_RATE_LIMITS, startTestNode, suiteCleanup, type TestNode } from '../helpers/node.js';
+import { relay } from '../helpers/relay.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -49,12 +50,12 @@ describe('the compute network: a broker and 3 executor processes', { timeout: 18
   let node: TestNode;
   const executors = new Map<string, Executor>();
 
-  const startExecutor = async (id: string): Promise<Executor> => {
+  const startExecutor = async (id: string, brokerUrl = node.url): Promise<Executor> => {
     const issued = await call(node, 'POST', '/api/v1/pool/executors', { headers: node.admin, body: { executor_id: id, name: `test ${id}` } });
     assert.equal(issued.status, 201, JSON.stringify(issued.body));
     const data = await mkdtemp(join(tmpdir(), `city-${id}-`));
     cleanup.after(() => rm(data, { recursive: true, force: true }));
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/city.mjs'), 'executor', '--broker', node.url, '--key', issued.body.key, '--name', id, '--data', data, '--max-cpu', '1', '--max-memory', '0.5', '--dedicated', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin/city.mjs'), 'executor', '--broker', brokerUrl, '--key', issued.body.key, '--name', id, '--data', data, '--max-cpu', '1', '--max-memory', '0.5', '--dedicated', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -74,7 +75,7 @@ describe('the compute network: a broker and 3 executor processes', { timeout: 18
 
   before(async () => {
     node = await startTestNode(cleanup, { ...NO_RATE_LIMITS, compute: { ...DEFAULT_CONFIG.compute, maxBlobBytes: 8 * 1024 * 1024, maxOpenJobsPerClient: 4 } });
-    await Promise.all(['exec-a', 'exec-b', 'exec-c'].map(startExecutor));
+    await Promise.all(['exec-a', 'exec-b', 'exec-c'].map((id) => startExecutor(id)));
     await waitFor('3 executors registered', async () => {
       const pool = await call(node, 'GET', '/api/v1/pool/devices', { headers: node.admin });
       return pool.body.devices.length === 3 ? true : undefined;
@@ -126,7 +127,8 @@ describe('the compute network: a broker and 3 executor processes', { timeout: 18
     assert.equal(done.status, 'succeeded', done.error);
     assert.notEqual(done.executor_id, victim.id);
     assert.equal(done.attempts, 2);
-    assert.ok(Date.now() - killedAt < 20_000 + 30_000, 'placed again at once (the socket closed), not after the heartbeat timeout');
+    // Issue 7: "the job completes on another within 20 s" (placed again at once: the socket closed).
+    assert.ok(Date.now() - killedAt < 20_000, `completed ${Date.now() - killedAt} ms after the kill`);
     const output = JSON.parse(Buffer.from(await (await fetch(`${node.url}/api/v1/jobs/${done.job_id}/result`, { headers: node.admin })).arrayBuffer()).toString('utf8'));
     assert.ok(output.flooded_cells > 0);
     // Bring the pool back to three for the tests after.
@@ -226,6 +228,26 @@ describe('the compute network: a broker and 3 executor processes', { timeout: 18
     const output = JSON.parse(stdout);
     assert.ok(output.sensors[0].anomalies.some((a: any) => a.index === 120), stdout);
     assert.match(stderr, /succeeded .*100%/, 'the progress line ends at 100%');
+  });
+
+  it('shows executors leaving and joining on the live stream; one whose connection drops rejoins by itself', async () => {
+    const link = await relay(Number(new URL(node.url).port));
+    cleanup.after(() => link.close());
+    const stream = new WebSocket(`${node.url.replace('http', 'ws')}/api/v1/stream?kinds=pool`, { headers: node.admin });
+    const updates: any[] = [];
+    stream.on('message', (d) => updates.push(JSON.parse(String(d))));
+    await new Promise<void>((resolve, reject) => stream.once('open', () => resolve()).once('error', reject));
+    cleanup.after(() => stream.close());
+    const pool = (kind: string, id: string) => updates.find((m) => m.kind === 'pool' && m.update.kind === kind && (m.update.device?.device_id ?? m.update.device_id) === id);
+    await startExecutor('exec-r', link.url);
+    await waitFor('joined, on the stream', async () => pool('device_joined', 'exec-r'), 30_000);
+    link.cut();
+    const left = await waitFor('left, on the stream', async () => pool('device_left', 'exec-r'), 20_000);
+    assert.match(left.update.reason, /disconnected|heartbeat/);
+    updates.length = 0;
+    link.restore();
+    const back = await waitFor('rejoined by itself', async () => pool('device_joined', 'exec-r'), 30_000);
+    assert.ok(back.update.device.resources.cpu.cores >= 1);
   });
 
   it('cancels a running job: the executor stops it', async () => {

@@ -2,8 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createPublicKey, verify } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,6 +9,7 @@ import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { resultDigest } from '../../src/compute/protocol.js';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { call, NO_RATE_LIMITS, startTestNode, suiteCleanup, type TestNode } from '../helpers/node.js';
+import { relay } from '../helpers/relay.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
@@ -20,37 +19,6 @@ import { waitFor } from '../helpers/wait.js';
  * controls, so it can be cut and restored without stopping either broker: with it cut, B's own
  * executor still serves B and A's still serves A; restored, B sees A's executors again.
  */
-
-/** A TCP relay the test can cut (drop every connection, refuse new ones) and restore. */
-async function relay(targetPort: number): Promise<{ url: string; cut(): void; restore(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let open = true;
-  const server: Server = createServer((client) => {
-    if (!open) return void client.destroy();
-    const upstream = connect(targetPort, '127.0.0.1');
-    sockets.add(client).add(upstream);
-    client.pipe(upstream).pipe(client);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    cut: () => {
-      open = false;
-      for (const s of sockets) s.destroy();
-      sockets.clear();
-    },
-    restore: () => void (open = true),
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
 
 describe('two brokers sharing executors over a backhaul', { timeout: 180_000 }, () => {
   const cleanup = suiteCleanup();

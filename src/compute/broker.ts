@@ -7,7 +7,8 @@ import type { Database, JobsTable, JobStatus } from '../store/schema.js';
 import { schedule, type DeviceResources, type QueuedJob, type ResourceNeeds } from './allocation.js';
 import type { BlobStore } from './blob-store.js';
 import type { ExecutorKeys } from './executor-keys.js';
-import { HEARTBEAT_MS, HEARTBEAT_TIMEOUT_MS, resultDigest, type BrokerMessage, type DeviceSummary, type ExecutorMessage, type OfferLimits, type ResourceInfo } from './protocol.js';
+import { JobWriter } from './job-writer.js';
+import { DEFAULT_TASK_MEMORY_MB, HEARTBEAT_MS, HEARTBEAT_TIMEOUT_MS, resultDigest, type BrokerMessage, type DeviceSummary, type ExecutorMessage, type OfferLimits, type ResourceInfo } from './protocol.js';
 import { TASK_KINDS } from './tasks/kinds.js';
 
 export const BROKER_DEFAULTS = {
@@ -21,6 +22,11 @@ export const BROKER_DEFAULTS = {
   /** Queued and running jobs one client may hold (issue 7 §7 per-client quotas). */
   maxOpenJobsPerClient: 100,
   maxInputBytes: 16 * 1024 * 1024,
+  /**
+   * Inputs of open jobs kept in memory, so a dispatch sends them without a read from the data
+   * store (bytes in all; an input that does not fit is read when its job is dispatched).
+   */
+  inputCacheBytes: 64 * 1024 * 1024,
 } as const;
 
 export type BrokerOptions = { -readonly [K in keyof typeof BROKER_DEFAULTS]: number };
@@ -98,7 +104,7 @@ interface Device {
   running: Map<string, { attempt: number; needs: ResourceNeeds }>;
 }
 
-const DEFAULT_NEEDS: ResourceNeeds = { cpu_cores: 1, memory_mb: 128, storage_mb: 0, gpu: false };
+const DEFAULT_NEEDS: ResourceNeeds = { cpu_cores: 1, memory_mb: DEFAULT_TASK_MEMORY_MB, storage_mb: 0, gpu: false };
 
 /**
  * The compute broker of a node (issue 7; seed 000 "central broker", seed 003 "resource pool").
@@ -123,6 +129,12 @@ export class Broker {
   readonly #open = new Map<string, JobView>();
   /** Open jobs per client (fan-out parts not counted): the quota, without a scan per submit. */
   readonly #openPerClient = new Map<string, number>();
+  /** Inputs of open jobs, by job id (see BROKER_DEFAULTS.inputCacheBytes). */
+  readonly #inputs = new Map<string, Uint8Array>();
+  #inputBytes = 0;
+  /** Fan-out jobs whose parts are being merged or failed (two parts may end in one commit). */
+  readonly #concluding = new Set<string>();
+  readonly #writer: JobWriter;
   readonly #listeners: Array<(u: PoolUpdate) => void> = [];
   #sweep: NodeJS.Timeout | null = null;
   #kickPending = false;
@@ -139,6 +151,7 @@ export class Broker {
     this.#keys = deps.keys;
     this.#log = deps.log;
     this.#o = { ...BROKER_DEFAULTS, ...deps.options };
+    this.#writer = new JobWriter(deps.db, deps.tenantId);
   }
 
   /** Returns the function that stops listening. */
@@ -171,6 +184,7 @@ export class Broker {
     if (this.#sweep) clearInterval(this.#sweep);
     for (const d of this.#devices.values()) d.socket.close(1001, 'broker shutting down');
     this.#devices.clear();
+    await this.#writer.drain();
   }
 
   // ---- executors ------------------------------------------------------------------------------
@@ -287,6 +301,8 @@ export class Broker {
       return;
     }
     device.running.delete(m.job_id);
+    // The executor's slot is free now: its next job is placed while this result is committed.
+    this.#kick();
     if (!m.ok) {
       if (m.retryable && job.attempts < job.max_attempts) await this.#update(job, { status: 'queued', executor_id: null, progress: 0 });
       else await this.#finish(job, 'failed', { error: `${m.error} (on ${device.id}, attempt ${m.attempt})` });
@@ -334,14 +350,13 @@ export class Broker {
         throw cityError('JOB_INVALID', { reason: `input for ${kind}: ${(err as Error).message}` });
       }
     }
-    const storedInput = inputRef ?? (await this.#blobs.put(Buffer.from(JSON.stringify(input)), { media_type: 'application/json' })).ref;
+    const inputBytes = inputRef === null ? Buffer.from(JSON.stringify(input)) : null;
+    const storedInput = inputRef ?? (await this.#blobs.put(inputBytes!, { media_type: 'application/json' })).ref;
     const needs: ResourceNeeds = { ...DEFAULT_NEEDS, ...request.needs };
     const base = {
-      tenant_id: this.#tenantId,
       client_id: clientId,
       kind,
       wasm_ref: wasmRef,
-      needs: JSON.stringify(needs),
       priority: request.priority ?? 'normal',
       deadline_at: request.deadline_s === undefined ? null : new Date(Date.now() + request.deadline_s * 1000),
       timeout_ms: Math.round((request.timeout_s ?? this.#o.timeoutMs / 1000) * 1000),
@@ -349,16 +364,43 @@ export class Broker {
     };
     const jobId = uuidv7(Date.now());
     const fanOut = taskKind && request.fan_out && request.fan_out > 1 ? taskKind.split(input, request.fan_out) : null;
-    const rows: Array<typeof base & { job_id: string; input_ref: string; status: JobStatus; parent_job_id: string | null; part_index: number | null; parts: number | null }> = [];
-    rows.push({ ...base, job_id: jobId, input_ref: storedInput, status: fanOut && fanOut.length > 1 ? 'running' : 'queued', parent_job_id: null, part_index: null, parts: fanOut && fanOut.length > 1 ? fanOut.length : null });
-    if (fanOut && fanOut.length > 1) {
-      for (const [i, part] of fanOut.entries()) {
-        const ref = (await this.#blobs.put(Buffer.from(JSON.stringify(part)), { media_type: 'application/json' })).ref;
-        rows.push({ ...base, job_id: uuidv7(Date.now()), input_ref: ref, status: 'queued', parent_job_id: jobId, part_index: i, parts: null });
+    const split = fanOut !== null && fanOut.length > 1;
+    const createdAt = new Date().toISOString();
+    const job = (job_id: string, input_ref: string, status: JobStatus, part: { parent: string; index: number } | null, parts: number | null): JobView => ({
+      ...base,
+      job_id,
+      needs,
+      deadline_at: base.deadline_at === null ? null : base.deadline_at.toISOString(),
+      input_ref,
+      status,
+      attempts: 0,
+      executor_id: null,
+      progress: 0,
+      result_ref: null,
+      result_signature: null,
+      error: null,
+      parent_job_id: part?.parent ?? null,
+      part_index: part?.index ?? null,
+      parts,
+      created_at: createdAt,
+      assigned_at: null,
+      finished_at: null,
+    });
+    const jobs = [job(jobId, storedInput, split ? 'running' : 'queued', null, split ? fanOut.length : null)];
+    const inputs = new Map<string, Uint8Array>();
+    if (!split && inputBytes) inputs.set(jobId, inputBytes);
+    if (split) {
+      for (const [index, part] of fanOut.entries()) {
+        const bytes = Buffer.from(JSON.stringify(part));
+        const ref = (await this.#blobs.put(bytes, { media_type: 'application/json' })).ref;
+        const partId = uuidv7(Date.now());
+        jobs.push(job(partId, ref, 'queued', { parent: jobId, index }, null));
+        inputs.set(partId, bytes);
       }
     }
-    const inserted = await this.#db.insertInto('jobs').values(rows).returningAll().execute();
-    for (const r of inserted) this.#track(jobView(r));
+    // Acknowledged once durable; only then can the jobs be placed.
+    await Promise.all(jobs.map((j) => this.#writer.write(j)));
+    for (const j of jobs) this.#track(j, inputs.get(j.job_id));
     const view = this.#open.get(jobId)!;
     this.#emit({ kind: 'job', job: view });
     this.#kick();
@@ -520,6 +562,7 @@ export class Broker {
       if (job) await this.#finish(job, 'failed', { error: `deadline passed before it could be placed: ${e.reason}` });
     }
     let deferred = false;
+    const dispatched: Array<Promise<void>> = [];
     for (const a of plan.assign) {
       const job = this.#open.get(a.job_id);
       const target = a.plan.allocations[0];
@@ -531,17 +574,23 @@ export class Broker {
         deferred = true;
         continue;
       }
-      await this.#dispatch(job, device);
+      dispatched.push(this.#dispatch(job, device));
     }
     if (deferred) this.#kick();
+    // Their rows share one commit; the pass ends when it is done.
+    await Promise.all(dispatched);
   }
 
+  /**
+   * Gives the job to the device at once; its row follows in the next commit (a broker that stops
+   * before then queues the job again at start, as it does every running job).
+   */
   async #dispatch(job: JobView, device: Device): Promise<void> {
     const attempt = job.attempts + 1;
     device.running.set(job.job_id, { attempt, needs: job.needs });
-    await this.#update(job, { status: 'running', executor_id: device.id, attempts: attempt, assigned_at: new Date().toISOString(), progress: 0 });
+    const written = this.#update(job, { status: 'running', executor_id: device.id, attempts: attempt, assigned_at: new Date().toISOString(), progress: 0 });
     try {
-      const input = await this.#blobs.get(job.input_ref);
+      const input = this.#inputs.get(job.job_id) ?? (await this.#blobs.get(job.input_ref));
       const wasm = job.wasm_ref === null ? null : await this.#blobs.get(job.wasm_ref);
       if (!input || (job.wasm_ref !== null && !wasm)) throw new Error(`${!input ? `input ${job.input_ref}` : `module ${job.wasm_ref}`} is no longer in the data store`);
       send(device.socket, {
@@ -550,14 +599,17 @@ export class Broker {
         attempt,
         kind: job.kind,
         wasm_b64: wasm ? Buffer.from(wasm).toString('base64') : null,
-        input_b64: Buffer.from(input).toString('base64'),
+        input_b64: Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('base64'),
         needs: job.needs,
         limits: { timeout_ms: job.timeout_ms, max_memory_mb: Math.max(16, Math.round(job.needs.memory_mb || this.#o.maxMemoryMb)) },
       });
     } catch (err) {
       device.running.delete(job.job_id);
+      await written.catch(() => {});
       await this.#finish(job, 'failed', { error: (err as Error).message });
+      return;
     }
+    await written;
   }
 
   async #finish(job: JobView, status: 'succeeded' | 'failed' | 'cancelled', fields: { error?: string; result_ref?: string; result_signature?: string }): Promise<void> {
@@ -572,24 +624,32 @@ export class Broker {
     const parent = this.#open.get(part.parent_job_id!);
     if (!parent) return;
     const parts = await this.#db.selectFrom('jobs').selectAll().where('parent_job_id', '=', parent.job_id).orderBy('part_index').execute();
+    // Parts that end in one commit all see each other ended: only the first concludes the job.
+    if (!this.#open.has(parent.job_id) || this.#concluding.has(parent.job_id)) return;
     const failed = parts.find((p) => p.status === 'failed' || p.status === 'cancelled');
-    if (failed && part.status !== 'cancelled') {
-      for (const p of parts) {
-        const open = this.#open.get(p.job_id);
-        if (open) await this.#cancelPart(open, `part ${failed.part_index} failed`);
-      }
-      await this.#finish(parent, 'failed', { error: `part ${failed.part_index! + 1} of ${parts.length} ${failed.status}: ${failed.error}` });
+    const concluding = (failed && part.status !== 'cancelled') || parts.every((p) => p.status === 'succeeded');
+    if (!concluding) {
+      await this.#update(parent, { progress: parts.filter((p) => p.status === 'succeeded').length / parts.length });
       return;
     }
-    if (parts.every((p) => p.status === 'succeeded')) {
+    this.#concluding.add(parent.job_id);
+    try {
+      if (failed) {
+        for (const p of parts) {
+          const open = this.#open.get(p.job_id);
+          if (open) await this.#cancelPart(open, `part ${failed.part_index} failed`);
+        }
+        await this.#finish(parent, 'failed', { error: `part ${failed.part_index! + 1} of ${parts.length} ${failed.status}: ${failed.error}` });
+        return;
+      }
       const kind = TASK_KINDS.get(parent.kind!)!;
       const outputs = await Promise.all(parts.map(async (p) => JSON.parse(Buffer.from((await this.#blobs.get(p.result_ref!))!).toString('utf8'))));
       const input = JSON.parse(Buffer.from((await this.#blobs.get(parent.input_ref))!).toString('utf8'));
       const merged = kind.merge(outputs, kind.validate(input));
       const stored = await this.#blobs.put(Buffer.from(JSON.stringify(merged)), { media_type: 'application/json' });
       await this.#finish(parent, 'succeeded', { result_ref: stored.ref, result_signature: `merged:${parts.map((p) => p.result_signature).join(',')}` });
-    } else {
-      await this.#update(parent, { progress: parts.filter((p) => p.status === 'succeeded').length / parts.length });
+    } finally {
+      this.#concluding.delete(parent.job_id);
     }
   }
 
@@ -604,23 +664,27 @@ export class Broker {
   }
 
   async #update(job: JobView, fields: Partial<Pick<JobView, 'status' | 'executor_id' | 'attempts' | 'assigned_at' | 'finished_at' | 'progress' | 'error' | 'result_ref' | 'result_signature'>>): Promise<void> {
-    const now = new Date();
     // Memory first: a pass or a result arriving while the row is written sees the job as it now is.
     Object.assign(job, fields);
-    await this.#db
-      .updateTable('jobs')
-      .set({ ...fields, updated_at: now })
-      .where('job_id', '=', job.job_id)
-      .execute();
+    await this.#writer.write(job);
     this.#emit({ kind: 'job', job });
   }
 
-  #track(job: JobView): void {
+  #track(job: JobView, input?: Uint8Array): void {
     this.#open.set(job.job_id, job);
+    if (input && this.#inputBytes + input.byteLength <= this.#o.inputCacheBytes) {
+      this.#inputs.set(job.job_id, input);
+      this.#inputBytes += input.byteLength;
+    }
     if (job.parent_job_id === null) this.#openPerClient.set(job.client_id, (this.#openPerClient.get(job.client_id) ?? 0) + 1);
   }
 
   #untrack(job: JobView): void {
+    const input = this.#inputs.get(job.job_id);
+    if (input) {
+      this.#inputs.delete(job.job_id);
+      this.#inputBytes -= input.byteLength;
+    }
     if (!this.#open.delete(job.job_id) || job.parent_job_id !== null) return;
     const left = (this.#openPerClient.get(job.client_id) ?? 1) - 1;
     if (left > 0) this.#openPerClient.set(job.client_id, left);

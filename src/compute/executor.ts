@@ -7,14 +7,14 @@ import type { Logger } from 'pino';
 import si from 'systeminformation';
 import WebSocket from 'ws';
 import { VERSION } from '../node/paths.js';
-import { HEARTBEAT_MS, resultDigest, type BrokerMessage, type ExecutorMessage, type OfferLimits, type ResourceInfo } from './protocol.js';
-import { runInWorker } from './tasks/runner.js';
+import { DEFAULT_TASK_MEMORY_MB, HEARTBEAT_MS, resultDigest, type BrokerMessage, type ExecutorMessage, type OfferLimits, type ResourceInfo } from './protocol.js';
+import { TaskRunner } from './tasks/runner.js';
 import { TaskFailedError } from './tasks/task.js';
 
 export const EXECUTOR_DEFAULTS = {
   limits: { max_cpu_share: 0.5, max_memory_share: 0.5, max_storage_share: 0.2 } satisfies OfferLimits,
   concurrency: 1,
-  /** Resources are read and sent this often (and after each task). */
+  /** Resources are read and sent this often. */
   resourceUpdateMs: 10_000,
   /** Reconnect delays: 0.5 s doubling to 10 s, with jitter (src/actions/backoff.ts). */
   reconnect: { baseDelayMs: 500, maxDelayMs: 10_000 },
@@ -58,6 +58,8 @@ export class ExecutorAgent {
   readonly #privateKey: KeyObject;
   readonly #publicJwk: Record<string, unknown>;
   readonly #running = new Map<string, AbortController>();
+  /** One warm worker thread per job slot (src/compute/tasks/runner.ts). */
+  readonly #runner: TaskRunner;
   #ws: WebSocket | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   #resourceTimer: NodeJS.Timeout | null = null;
@@ -74,6 +76,7 @@ export class ExecutorAgent {
     this.#concurrency = o.concurrency ?? EXECUTOR_DEFAULTS.concurrency;
     this.#privateKey = privateKey;
     this.#publicJwk = publicJwk;
+    this.#runner = new TaskRunner({ keepIdle: this.#concurrency });
     this.#probe = o.probe ?? (() => probeResources(resolve(o.dataDir)));
   }
 
@@ -81,6 +84,8 @@ export class ExecutorAgent {
     const { privateKey, publicJwk } = await signingKey(o.dataDir);
     const agent = new ExecutorAgent(o, privateKey, publicJwk);
     agent.#connect();
+    // Threads load while the agent registers, so the first jobs do not wait for them.
+    void agent.#runner.warm(DEFAULT_TASK_MEMORY_MB, agent.#concurrency).catch((err: unknown) => o.log.warn({ err }, 'task threads could not be started ahead'));
     return agent;
   }
 
@@ -94,6 +99,7 @@ export class ExecutorAgent {
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     for (const c of this.#running.values()) c.abort();
     this.#ws?.close(1000, 'executor stopping');
+    await this.#runner.close();
   }
 
   #connect(): void {
@@ -170,7 +176,7 @@ export class ExecutorAgent {
     try {
       const spec = m.wasm_b64 !== null ? { wasm: new Uint8Array(Buffer.from(m.wasm_b64, 'base64')), input: new Uint8Array(input) } : { kind: m.kind!, input: JSON.parse(input.toString('utf8')) as unknown };
       let lastSent = 0;
-      const result = await runInWorker(spec, { timeoutMs: m.limits.timeout_ms, maxMemoryMb: m.limits.max_memory_mb }, (fraction: number) => {
+      const result = await this.#runner.run(spec, { timeoutMs: m.limits.timeout_ms, maxMemoryMb: m.limits.max_memory_mb }, (fraction: number) => {
         const now = Date.now();
         if (now - lastSent < 250) return;
         lastSent = now;
@@ -201,8 +207,9 @@ export class ExecutorAgent {
       const retryable = err instanceof TaskFailedError && err.reason === 'crashed';
       this.#send(ws, { type: 'task_result', job_id: m.job_id, attempt: m.attempt, ok: false, error: (err as Error).message, retryable });
     } finally {
+      // No resource reading after each task: the broker counts what its running jobs were given,
+      // and load is read on the regular update, not once more per job.
       this.#running.delete(key);
-      void this.#sendResources(ws);
     }
   }
 

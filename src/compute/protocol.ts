@@ -83,6 +83,9 @@ export const HEARTBEAT_MS = 5_000;
 /** … and are taken for gone after this long without a word (issue 7 §5). */
 export const HEARTBEAT_TIMEOUT_MS = 15_000;
 
+/** The heap a task gets when its job does not say how much memory it needs (the broker's default needs). */
+export const DEFAULT_TASK_MEMORY_MB = 128;
+
 /** What an executor signs for a result: the job, the attempt, and the output's SHA-256. */
 export function resultDigest(jobId: string, attempt: number, output: Uint8Array): Buffer {
   return Buffer.from(`possible-city/result/v1\n${jobId}\n${attempt}\n${createHash('sha256').update(output).digest('hex')}`);

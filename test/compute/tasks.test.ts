@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { centroidOf, distanceM, metresPerDegreeLat, metresPerDegreeLng } from '../../src/geo/geodesy.js';
 import { loadZoneFile } from '../../src/geo/zone-file.js';
@@ -9,7 +9,7 @@ import { anomalyScoring, scoreSeries, type AnomalyInput } from '../../src/comput
 import { floodSimulation, isEnsembleOutput, simulateFlood, type FloodInput, type FloodResult } from '../../src/compute/tasks/flood.js';
 import { TASK_KINDS, TaskFailedError, TaskInputError } from '../../src/compute/tasks/kinds.js';
 import { constructRoutes, improveRoute, routeDistanceM, routeOptimisation, type RouteInput } from '../../src/compute/tasks/route-optimisation.js';
-import { runInWorker } from '../../src/compute/tasks/runner.js';
+import { TaskRunner } from '../../src/compute/tasks/runner.js';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { CHENNAI_ZONES } from '../helpers/fixtures.js';
 
@@ -260,6 +260,9 @@ test('anomalies: split by sensors and merged in order equals the whole run; wron
 
 // --- through the sandboxed runner ------------------------------------------------------------
 
+const runner = new TaskRunner({ keepIdle: 2 });
+after(() => runner.close());
+
 const LIMITS = { timeoutMs: 20_000, maxMemoryMb: 64 };
 
 test('runner: every kind runs in a worker and answers what it answers in this thread', async () => {
@@ -271,13 +274,13 @@ test('runner: every kind runs in a worker and answers what it answers in this th
   assert.deepEqual(Object.keys(inputs).sort(), [...TASK_KINDS.keys()].sort());
   for (const [kind, input] of Object.entries(inputs)) {
     const k = TASK_KINDS.get(kind)!;
-    const run = await runInWorker({ kind, input }, LIMITS);
+    const run = await runner.run({ kind, input }, LIMITS);
     assert.deepEqual(run.output, k.run(k.validate(input), () => {}), kind);
     assert.ok(run.cpu_ms >= 0 && run.wall_ms >= run.cpu_ms * 0.5, `${kind}: cpu ${run.cpu_ms} ms, wall ${run.wall_ms} ms`);
   }
-  await assert.rejects(runInWorker({ kind: 'anomaly_scoring', input: { series: [{ sensor_id: '', values: [] }] } }, LIMITS), inputError('series[0].sensor_id'));
-  await assert.rejects(runInWorker({ kind: 'mine_bitcoin', input: {} }, LIMITS), inputError('kind'));
-  await assert.rejects(runInWorker({ kind: 'anomaly_scoring', input: { series: [], window: () => 5 } }, LIMITS), inputError('input'));
+  await assert.rejects(runner.run({ kind: 'anomaly_scoring', input: { series: [{ sensor_id: '', values: [] }] } }, LIMITS), inputError('series[0].sensor_id'));
+  await assert.rejects(runner.run({ kind: 'mine_bitcoin', input: {} }, LIMITS), inputError('kind'));
+  await assert.rejects(runner.run({ kind: 'anomaly_scoring', input: { series: [], window: () => 5 } }, LIMITS), inputError('input'));
 });
 
 test('runner: the worker loads TypeScript itself where tsx is registered in code, as bin/city.mjs does', async () => {
@@ -285,8 +288,8 @@ test('runner: the worker loads TypeScript itself where tsx is registered in code
   // worker cannot inherit the loader. (CommonJS -e: --input-type would be inherited by the worker.)
   const script = `import('tsx/esm/api').then(async ({ register }) => {
     register();
-    const { runInWorker } = await import('./src/compute/tasks/runner.ts');
-    const run = await runInWorker({ kind: 'anomaly_scoring', input: { series: [{ sensor_id: 'a', values: [1, 2, 1, 2, 1, 2, 1, 50] }], window: 6 } }, { timeoutMs: 10000, maxMemoryMb: 32 });
+    const { TaskRunner } = await import('./src/compute/tasks/runner.ts');
+    const run = await new TaskRunner().run({ kind: 'anomaly_scoring', input: { series: [{ sensor_id: 'a', values: [1, 2, 1, 2, 1, 2, 1, 50] }], window: 6 } }, { timeoutMs: 10000, maxMemoryMb: 32 });
     console.log(JSON.stringify(run.output));
   });`;
   const args = ['--max-semi-space-size=64', '-e', script];
@@ -301,7 +304,7 @@ test('runner: a task past its time limit is terminated; progress comes at most e
   const seen: Array<[number, number]> = [];
   const started = performance.now();
   await assert.rejects(
-    runInWorker(endless(), { timeoutMs: 700, maxMemoryMb: 64 }, (f) => seen.push([performance.now(), f])),
+    runner.run(endless(), { timeoutMs: 700, maxMemoryMb: 64 }, (f) => seen.push([performance.now(), f])),
     failed('timeout', 'exceeded its time limit of 700 ms'),
   );
   assert.ok(performance.now() - started < 5_000, 'the time limit ended the task');
@@ -312,18 +315,44 @@ test('runner: a task past its time limit is terminated; progress comes at most e
 test('runner: cancelling terminates the task; a signal already aborted starts nothing', async () => {
   const ac = new AbortController();
   await assert.rejects(
-    runInWorker(endless(), LIMITS, () => ac.abort(), ac.signal),
+    runner.run(endless(), LIMITS, () => ac.abort(), ac.signal),
     failed('cancelled', 'cancelled'),
   );
-  await assert.rejects(runInWorker(endless(), LIMITS, undefined, ac.signal), failed('cancelled', 'cancelled'));
+  await assert.rejects(runner.run(endless(), LIMITS, undefined, ac.signal), failed('cancelled', 'cancelled'));
 });
 
 test('runner: a task that outgrows its heap limit fails as a memory failure, and the runner still works after', async () => {
   const n = 1500; // 2.25 M cells: the input alone is 18 MB of heap in the worker
   const elevation_m = Array.from({ length: n * n }, (_, i) => (i % 13) * 0.1);
   const spec = { kind: 'flood_simulation', input: { grid: { rows: n, cols: n, elevation_m, cell_m: 10 }, rainfall_mm_per_h: 50, duration_min: 1 } };
-  await assert.rejects(runInWorker(spec, { timeoutMs: 20_000, maxMemoryMb: 32 }), failed('memory', 'exceeded its memory limit of 32 MB'));
-  await assert.rejects(runInWorker(spec, { timeoutMs: 20_000, maxMemoryMb: 8 }), RangeError);
-  const after = await runInWorker({ kind: 'anomaly_scoring', input: { series: [] } }, { timeoutMs: 20_000, maxMemoryMb: 32 });
-  assert.deepEqual(after.output, { sensors: [], total_anomalies: 0 });
+  await assert.rejects(runner.run(spec, { timeoutMs: 20_000, maxMemoryMb: 32 }), failed('memory', 'exceeded its memory limit of 32 MB'));
+  await assert.rejects(runner.run(spec, { timeoutMs: 20_000, maxMemoryMb: 8 }), RangeError);
+  const next = await runner.run({ kind: 'anomaly_scoring', input: { series: [] } }, { timeoutMs: 20_000, maxMemoryMb: 32 });
+  assert.deepEqual(next.output, { sensors: [], total_anomalies: 0 });
+});
+
+test('runner: a thread whose task answered takes the next task with its heap limit; one that was cut off never does', async () => {
+  const r = new TaskRunner({ keepIdle: 1 });
+  try {
+    const quick = { kind: 'anomaly_scoring', input: { series: [{ sensor_id: 'a', values: [1, 2, 1, 2, 1, 2, 1, 50] }], window: 6 } };
+    const small = { timeoutMs: 20_000, maxMemoryMb: 32 };
+    await r.warm(32, 3);
+    assert.equal(r.idle, 1, 'no more warm threads than kept');
+    const first = await r.run(quick, small);
+    assert.equal((await r.run(quick, small)).thread_id, first.thread_id, 'a warm thread is reused');
+    await assert.rejects(r.run({ kind: 'anomaly_scoring', input: { series: 5 } }, small), inputError('series'));
+    assert.equal((await r.run(quick, small)).thread_id, first.thread_id, 'a task refused by its own kind leaves the thread clean');
+    const bigger = await r.run(quick, { timeoutMs: 20_000, maxMemoryMb: 64 });
+    assert.notEqual(bigger.thread_id, first.thread_id, 'another heap limit, another thread');
+    const afterSwap = await r.run(quick, small);
+    assert.notEqual(afterSwap.thread_id, first.thread_id, 'only one is kept: the 32 MB thread made way');
+    await assert.rejects(r.run(endless(), { timeoutMs: 300, maxMemoryMb: 32 }), failed('timeout', 'time limit of 300 ms'));
+    const afterTimeout = await r.run(quick, small);
+    assert.notEqual(afterTimeout.thread_id, afterSwap.thread_id, 'a thread that was terminated is not reused');
+    assert.deepEqual(afterTimeout.output, first.output);
+  } finally {
+    await r.close();
+  }
+  assert.equal(r.idle, 0);
+  await assert.rejects(r.run({ kind: 'anomaly_scoring', input: { series: [] } }, LIMITS), failed('crashed', 'closed'));
 });

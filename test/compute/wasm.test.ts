@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { TaskFailedError, TaskInputError } from '../../src/compute/tasks/kinds.js';
-import { runInWorker } from '../../src/compute/tasks/runner.js';
+import { TaskRunner } from '../../src/compute/tasks/runner.js';
 import { runWasm } from '../../src/compute/tasks/wasm.js';
 
 // --- a tiny WebAssembly assembler: just the binary format these tests need (all values i32) ---
@@ -200,18 +200,21 @@ test('memory is capped: a minimum over the limit is refused, growth past it fail
 
 // --- through the sandboxed runner ------------------------------------------------------------
 
+const runner = new TaskRunner({ keepIdle: 2 });
+after(() => runner.close());
+
 test('runner: a module runs in a worker and its output bytes come back', async () => {
-  const { output, cpu_ms, wall_ms } = await runInWorker({ wasm: uppercase, input: bytesOf('ambulance to ward 119') }, { timeoutMs: 10_000, maxMemoryMb: 32 });
+  const { output, cpu_ms, wall_ms } = await runner.run({ wasm: uppercase, input: bytesOf('ambulance to ward 119') }, { timeoutMs: 10_000, maxMemoryMb: 32 });
   assert.ok(output instanceof Uint8Array, 'bytes out');
   assert.equal(text(output), 'AMBULANCE TO WARD 119');
   assert.ok(cpu_ms >= 0 && wall_ms > 0, `cpu ${cpu_ms} ms, wall ${wall_ms} ms`);
-  await assert.rejects(runInWorker({ wasm: bytesOf('nope'), input: bytesOf('') }, { timeoutMs: 10_000, maxMemoryMb: 32 }), inputError('is not a valid WebAssembly module'));
+  await assert.rejects(runner.run({ wasm: bytesOf('nope'), input: bytesOf('') }, { timeoutMs: 10_000, maxMemoryMb: 32 }), inputError('is not a valid WebAssembly module'));
 });
 
 test('runner: an endless loop is terminated at the time limit', async () => {
   const spin = wasmModule({ memory: { min: 1 }, funcs: [FIXED_ALLOC, run([...op.loop, ...op.br(0), ...op.end, ...op.unreachable])] });
   const started = performance.now();
-  await assert.rejects(runInWorker({ wasm: spin, input: bytesOf('') }, { timeoutMs: 300, maxMemoryMb: 32 }), failed('timeout', 'exceeded its time limit of 300 ms'));
+  await assert.rejects(runner.run({ wasm: spin, input: bytesOf('') }, { timeoutMs: 300, maxMemoryMb: 32 }), failed('timeout', 'exceeded its time limit of 300 ms'));
   assert.ok(performance.now() - started < 5_000, 'terminated, not run to completion');
 });
 
@@ -221,7 +224,7 @@ test('runner: a module that grows memory until refused fails cleanly within the 
     memory: { min: 1 },
     funcs: [FIXED_ALLOC, run([...op.loop, ...op.const(1), ...op.memory_grow, ...op.const(-1), ...op.ne, ...op.br_if(0), ...op.end, ...op.unreachable])],
   });
-  await assert.rejects(runInWorker({ wasm: bomb, input: bytesOf('') }, { timeoutMs: 10_000, maxMemoryMb: 32 }), failed('failed', 'the module trapped in run: unreachable'));
+  await assert.rejects(runner.run({ wasm: bomb, input: bytesOf('') }, { timeoutMs: 10_000, maxMemoryMb: 32 }), failed('failed', 'the module trapped in run: unreachable'));
   const huge = wasmModule({ memory: { min: 1024 }, funcs: [FIXED_ALLOC, UPPERCASE] });
-  await assert.rejects(runInWorker({ wasm: huge, input: bytesOf('') }, { timeoutMs: 10_000, maxMemoryMb: 32 }), inputError('over the limit of 33554432 bytes'));
+  await assert.rejects(runner.run({ wasm: huge, input: bytesOf('') }, { timeoutMs: 10_000, maxMemoryMb: 32 }), inputError('over the limit of 33554432 bytes'));
 });

@@ -1,8 +1,9 @@
 /**
- * The worker thread that runs one task (runner.ts starts a fresh one per task and throws it
- * away after). It gets the spec in workerData, says when it starts, sends throttled progress,
- * and ends with one `done` or `error` message. Nothing here outlives the task: no state, no
- * caches, so a module or input cannot leave anything behind for the next job.
+ * A task worker thread (runner.ts keeps a few of them warm). It says `ready` once loaded, then
+ * runs one task per `task` message: it says when the task starts, sends throttled progress, and
+ * ends each with one `done` or `error` message. It keeps nothing between tasks: the kinds are
+ * pure functions of their input, and a WebAssembly module is instantiated afresh for each task
+ * with no imports (wasm.ts), so no task can leave anything behind for the next one.
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
@@ -12,9 +13,13 @@ import { runWasm } from './wasm.js';
 
 export type WorkerTaskSpec = { kind: string; input: unknown } | { wasm: Uint8Array; input: Uint8Array };
 
+/** workerData of a task worker: marks it as ours, so importing this file elsewhere runs nothing. */
+export interface WorkerBoot {
+  computeTaskWorker: true;
+}
+
 export interface WorkerRequest {
-  /** Marks workerData as ours, so importing this file elsewhere runs nothing. */
-  computeTask: true;
+  type: 'task';
   spec: WorkerTaskSpec;
   maxWasmMemoryBytes: number;
   progressIntervalMs: number;
@@ -24,6 +29,7 @@ export interface WorkerRequest {
 export type WireError = { name: 'TaskInputError'; field: string; problem: string } | { name: 'TaskFailedError'; reason: TaskFailureReason; message: string };
 
 export type WorkerReply =
+  | { type: 'ready' }
   | { type: 'started' }
   | { type: 'progress'; fraction: number }
   | { type: 'done'; output: unknown; cpu_ms: number }
@@ -88,5 +94,10 @@ function runTask(port: MessagePort, request: WorkerRequest): void {
   }
 }
 
-const request = workerData as WorkerRequest | undefined;
-if (parentPort && request?.computeTask === true) runTask(parentPort, request);
+const port = parentPort;
+if (port && (workerData as WorkerBoot | undefined)?.computeTaskWorker === true) {
+  port.on('message', (request: WorkerRequest) => {
+    if (request?.type === 'task') runTask(port, request);
+  });
+  port.postMessage({ type: 'ready' } satisfies WorkerReply);
+}

@@ -431,7 +431,7 @@ function isMissing(err: unknown): boolean {
 /** `type/subtype` with optional parameters (RFC 6838 §4.2 restricted names). */
 const MEDIA_TYPE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*(\s*;\s*[^\s;=]+=[^;]*)*$/;
 
-function checkMediaType(mediaType: string): string {
+export function checkMediaType(mediaType: string): string {
   if (typeof mediaType !== 'string' || mediaType.length > BLOB_STORE_DEFAULTS.maxMediaTypeChars || !MEDIA_TYPE_PATTERN.test(mediaType)) {
     throw new RangeError(`media type ${JSON.stringify(String(mediaType).slice(0, 100))} is not valid: write type/subtype, e.g. application/json`);
   }

@@ -89,6 +89,11 @@ export const ConfigSchema = Type.Object(
     compute: Type.Object({
       /** The largest input, module or result the data store takes. */
       maxBlobBytes: Type.Integer({ minimum: 1024, maximum: 4 * 1024 * 1024 * 1024 }),
+      /**
+       * Blobs up to this size (most job inputs and results) are kept in the database, written in
+       * group commits; larger ones are files (or S3 objects). 0 keeps every blob in the bulk store.
+       */
+      smallBlobMaxBytes: Type.Integer({ minimum: 0, maximum: 16 * 1024 * 1024 }),
       /** Queued and running jobs one client may hold at once. */
       maxOpenJobsPerClient: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
       /** Attempts of a job whose executor is lost before it fails. */
@@ -205,7 +210,7 @@ export const DEFAULT_CONFIG: Config = {
     workers: -1,
   },
   brain: { reportWindowMs: 15 * 60_000, reportSettleMs: 5_000, maxWindowEntries: 100_000 },
-  compute: { maxBlobBytes: 64 * 1024 * 1024, maxOpenJobsPerClient: 100, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 7 * 86_400_000, mdns: false, backhaul: [] },
+  compute: { maxBlobBytes: 64 * 1024 * 1024, smallBlobMaxBytes: 256 * 1024, maxOpenJobsPerClient: 100, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 7 * 86_400_000, mdns: false, backhaul: [] },
   hierarchy: {
     forwardSeverity: 'critical',
     reportGraceMs: 10_000,

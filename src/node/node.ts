@@ -68,6 +68,8 @@ import { layerRoutes } from '../hierarchy/layer-routes.js';
 import { layerFunctionRoutes } from '../hierarchy/layer-function-routes.js';
 import { Broker } from '../compute/broker.js';
 import { FolderBlobStore } from '../compute/blob-store.js';
+import { DbBlobStore } from '../compute/db-blob-store.js';
+import { TieredBlobStore } from '../compute/tiered-blob-store.js';
 import { ExecutorKeys } from '../compute/executor-keys.js';
 import { computeRoutes } from '../compute/routes.js';
 import { announceBroker } from '../compute/discovery.js';
@@ -319,7 +321,8 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   const identity = await Identity.start({ db, config, zones: () => zones.tree, audit, log, otpKey: await otpCodeKey(db) });
   // The compute network (issue 7): executors' keys, the data store, the broker and its job table.
   const executorKeys = await ExecutorKeys.load(db, config.tenantId);
-  const blobs = new FolderBlobStore(join(dataDir, 'blobs'), { maxBlobBytes: config.compute.maxBlobBytes });
+  const smallBlobs = new DbBlobStore(db, { maxBlobBytes: Math.max(1, config.compute.smallBlobMaxBytes) });
+  const blobs = new TieredBlobStore(smallBlobs, new FolderBlobStore(join(dataDir, 'blobs'), { maxBlobBytes: config.compute.maxBlobBytes }), config.compute.smallBlobMaxBytes);
   const broker = new Broker({
     db,
     tenantId: config.tenantId,
@@ -330,7 +333,10 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   });
   broker.onUpdate((update) => bus.publish({ kind: 'pool', update }));
   await broker.start();
-  closers.push(() => broker.close());
+  closers.push(async () => {
+    await broker.close();
+    await smallBlobs.flush();
+  });
   // Retention (issue 7 §2): data no open job needs and nobody used for `blobRetentionMs` goes, hourly.
   const blobSweep = setInterval(() => {
     blobs.sweep(config.compute.blobRetentionMs, broker.pinnedRefs()).then(

@@ -560,6 +560,16 @@ export interface JobsTable {
   updated_at: DefaultTimestamp;
 }
 
+/** A blob of the data store's small tier (migration 0008; src/compute/db-blob-store.ts). */
+export interface SmallBlobsTable {
+  ref: string;
+  size: number;
+  media_type: string;
+  data: Buffer;
+  created_at: Timestamp;
+  last_used_at: Timestamp;
+}
+
 export interface Database {
   node_secrets: NodeSecretsTable;
   tenants: TenantsTable;
@@ -588,6 +598,7 @@ export interface Database {
   eoc_incidents: EocIncidentsTable;
   executor_keys: ExecutorKeysTable;
   jobs: JobsTable;
+  small_blobs: SmallBlobsTable;
   timers: TimersTable;
   aggregation_reports: AggregationReportsTable;
   resources: ResourcesTable;

@@ -6,6 +6,7 @@ import * as m0004 from './0004-roads.js';
 import * as m0005 from './0005-link-inbox.js';
 import * as m0006 from './0006-hierarchy.js';
 import * as m0007 from './0007-compute.js';
+import * as m0008 from './0008-small-blobs.js';
 
 /**
  * Versioned migrations, applied in name order at start by kysely's Migrator on both
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-link-inbox': m0005,
   '0006-hierarchy': m0006,
   '0007-compute': m0007,
+  '0008-small-blobs': m0008,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { CoalescingWriter } from '../store/coalescing-writer.js';
+import type { Database } from '../store/schema.js';
+import { BLOB_STORE_DEFAULTS, BlobCorruptError, BlobTooLargeError, checkMediaType, parseRef, type BlobInfo, type BlobStore } from './blob-store.js';
+
+export const DB_BLOB_STORE_DEFAULTS = {
+  /** Reads are uses (they keep a blob from the sweep); their times are written this often, together. */
+  touchFlushMs: 1_000,
+  /** Refs per DELETE or UPDATE … IN (…). */
+  refsPerStatement: 1_000,
+} as const;
+
+interface PendingPut {
+  ref: string;
+  data: Buffer;
+  media_type: string;
+  atMs: number;
+}
+
+/**
+ * A BlobStore in the node's database (table `small_blobs`, migration 0008): the data store's
+ * tier for small blobs (see TieredBlobStore). Puts are group-committed — every put asked for in
+ * one turn of the event loop, or while a commit runs, is one multi-row upsert — so a job's
+ * input or result costs a share of a commit rather than a file, an fsync and a rename.
+ *
+ * Same contract as FolderBlobStore: refs are SHA-256 of the bytes, a get checks the bytes
+ * against the ref, putting content again repairs it, a put or a get is a use, and the sweep
+ * removes blobs unused for longer than asked and not pinned.
+ *
+ * @example
+ *   const small = new DbBlobStore(store.db, { maxBlobBytes: 256 * 1024 });
+ *   const { ref } = await small.put(Buffer.from('{"ward":"chennai-w042"}'), { media_type: 'application/json' });
+ */
+export class DbBlobStore implements BlobStore {
+  readonly #db: Kysely<Database>;
+  readonly #maxBlobBytes: number;
+  readonly #now: () => number;
+  readonly #puts: CoalescingWriter<PendingPut, BlobInfo>;
+  /** Refs read since the last touch commit, with when. */
+  #touched = new Map<string, number>();
+  #touchTimer: NodeJS.Timeout | null = null;
+
+  /** @throws RangeError when `maxBlobBytes` is not a whole number ≥ 1 */
+  constructor(db: Kysely<Database>, options: { maxBlobBytes: number; now?: () => number }) {
+    if (!Number.isSafeInteger(options.maxBlobBytes) || options.maxBlobBytes < 1) {
+      throw new RangeError(`maxBlobBytes must be a whole number of bytes ≥ 1, not ${options.maxBlobBytes}`);
+    }
+    this.#db = db;
+    this.#maxBlobBytes = options.maxBlobBytes;
+    this.#now = options.now ?? Date.now;
+    this.#puts = new CoalescingWriter((puts) => this.#upsert(puts));
+  }
+
+  /** @throws BlobTooLargeError over `maxBlobBytes`; RangeError for a media type that is not `type/subtype` */
+  async put(data: Uint8Array | AsyncIterable<Uint8Array>, meta: { media_type?: string } = {}): Promise<BlobInfo> {
+    const mediaType = checkMediaType(meta.media_type ?? BLOB_STORE_DEFAULTS.mediaType);
+    const bytes = data instanceof Uint8Array ? data : await collect(data, this.#maxBlobBytes);
+    if (bytes.byteLength > this.#maxBlobBytes) throw new BlobTooLargeError(bytes.byteLength, this.#maxBlobBytes, false);
+    const ref = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return this.#puts.write(ref, { ref, data: buffer, media_type: mediaType, atMs: this.#now() });
+  }
+
+  /** @throws BlobRefError for a bad ref; BlobCorruptError when the bytes do not hash to it */
+  async get(ref: string): Promise<Uint8Array | null> {
+    const { hex } = parseRef(ref);
+    const row = await this.#db.selectFrom('small_blobs').select('data').where('ref', '=', ref).executeTakeFirst();
+    if (!row) return null;
+    const actual = createHash('sha256').update(row.data).digest('hex');
+    if (actual !== hex) throw new BlobCorruptError(ref, actual, 'small_blobs row');
+    this.#touch(ref);
+    return new Uint8Array(row.data.buffer, row.data.byteOffset, row.data.byteLength);
+  }
+
+  /** Does not count as a use. @throws BlobRefError for a bad ref */
+  async stat(ref: string): Promise<BlobInfo | null> {
+    parseRef(ref);
+    const row = await this.#db.selectFrom('small_blobs').select(['ref', 'size', 'media_type', 'created_at']).where('ref', '=', ref).executeTakeFirst();
+    return row ? info(row) : null;
+  }
+
+  /** @throws BlobRefError for a bad ref */
+  async delete(ref: string): Promise<boolean> {
+    parseRef(ref);
+    await this.#puts.drain(); // a put of it asked for before the delete lands first
+    this.#touched.delete(ref);
+    const gone = await this.#db.deleteFrom('small_blobs').where('ref', '=', ref).returning('ref').execute();
+    return gone.length > 0;
+  }
+
+  /** @throws RangeError when `olderThanMs` is not a number ≥ 0 */
+  async sweep(olderThanMs: number, pinned: ReadonlySet<string>): Promise<{ removed: number; bytes: number }> {
+    if (!(olderThanMs >= 0)) throw new RangeError(`olderThanMs must be a number of milliseconds ≥ 0, not ${olderThanMs}`);
+    await this.#puts.drain();
+    await this.#flushTouches();
+    const cutoff = new Date(this.#now() - olderThanMs);
+    const old = await this.#db.selectFrom('small_blobs').select(['ref', 'size']).where('last_used_at', '<', cutoff).execute();
+    const doomed = old.filter((b) => !pinned.has(b.ref));
+    let removed = 0;
+    let bytes = 0;
+    for (let i = 0; i < doomed.length; i += DB_BLOB_STORE_DEFAULTS.refsPerStatement) {
+      const refs = doomed.slice(i, i + DB_BLOB_STORE_DEFAULTS.refsPerStatement).map((b) => b.ref);
+      // Still old at delete time: a put or read since the select made it a use again.
+      const gone = await this.#db.deleteFrom('small_blobs').where('ref', 'in', refs).where('last_used_at', '<', cutoff).returning('size').execute();
+      removed += gone.length;
+      bytes += gone.reduce((s, b) => s + b.size, 0);
+    }
+    return { removed, bytes };
+  }
+
+  /** Writes what is pending (puts and read times); for shutdown and tests. */
+  async flush(): Promise<void> {
+    await this.#puts.drain();
+    await this.#flushTouches();
+  }
+
+  async #upsert(puts: PendingPut[]): Promise<BlobInfo[]> {
+    const rows = puts.map((p) => ({ ref: p.ref, size: p.data.byteLength, media_type: p.media_type, data: p.data, created_at: new Date(p.atMs), last_used_at: new Date(p.atMs) }));
+    // Content already there keeps its created_at and media type; its bytes are rewritten, which
+    // repairs a copy that rotted, and it counts as used now.
+    const stored = await this.#db
+      .insertInto('small_blobs')
+      .values(rows)
+      .onConflict((oc) => oc.column('ref').doUpdateSet((eb) => ({ data: eb.ref('excluded.data'), size: eb.ref('excluded.size'), last_used_at: eb.ref('excluded.last_used_at') })))
+      .returning(['ref', 'size', 'media_type', 'created_at'])
+      .execute();
+    const byRef = new Map(stored.map((r) => [r.ref, info(r)]));
+    return puts.map((p) => byRef.get(p.ref)!);
+  }
+
+  #touch(ref: string): void {
+    this.#touched.set(ref, this.#now());
+    if (this.#touchTimer) return;
+    this.#touchTimer = setTimeout(() => void this.#flushTouches().catch(() => {}), DB_BLOB_STORE_DEFAULTS.touchFlushMs); // a failure keeps the refs for the next try
+    this.#touchTimer.unref();
+  }
+
+  async #flushTouches(): Promise<void> {
+    if (this.#touchTimer) clearTimeout(this.#touchTimer);
+    this.#touchTimer = null;
+    if (this.#touched.size === 0) return;
+    const touched = this.#touched;
+    this.#touched = new Map();
+    // One time for the group (the latest read): a few seconds' difference does not matter to a retention of days.
+    const at = new Date(Math.max(...touched.values()));
+    const refs = [...touched.keys()];
+    try {
+      for (let i = 0; i < refs.length; i += DB_BLOB_STORE_DEFAULTS.refsPerStatement) {
+        await this.#db.updateTable('small_blobs').set({ last_used_at: at }).where('ref', 'in', refs.slice(i, i + DB_BLOB_STORE_DEFAULTS.refsPerStatement)).execute();
+      }
+    } catch (err) {
+      // Kept for the next flush (the next read, or the sweep, which waits for it).
+      for (const [ref, atMs] of touched) if (!this.#touched.has(ref)) this.#touched.set(ref, atMs);
+      throw err;
+    }
+  }
+}
+
+function info(r: { ref: string; size: number; media_type: string; created_at: Date | string }): BlobInfo {
+  return { ref: r.ref, size: r.size, media_type: r.media_type, created_at: new Date(r.created_at).toISOString() };
+}
+
+/** A stream's bytes, refused as soon as they pass `limit`. */
+async function collect(stream: AsyncIterable<Uint8Array>, limit: number): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    if (!(chunk instanceof Uint8Array)) throw new TypeError(`a blob stream must yield Uint8Array chunks, not ${typeof chunk}`);
+    size += chunk.byteLength;
+    if (size > limit) throw new BlobTooLargeError(size, limit, true);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}

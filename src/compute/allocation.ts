@@ -428,8 +428,14 @@ export function schedule(queue: readonly QueuedJob[], devices: readonly DeviceRe
   const pool = devices.map((d) => ({ ...d, gpu: d.gpu ? { ...d.gpu } : null, limits: { ...d.limits } }));
   const byId = new Map(pool.map((d) => [d.device_id, d]));
   const pass: SchedulePass = { assign: [], waiting: [], expired: [] };
+  // The pool only shrinks during a pass, so needs that could not be met once cannot be met by a
+  // later job either: with many jobs of one shape queued behind full executors (the usual
+  // backlog), each costs a lookup instead of an allocation and its reasons.
+  const unmet = new Map<string, AllocationPlan>();
   for (const job of order) {
-    const plan = allocate(job.needs, pool, job.single ? { maxDevices: 1 } : {});
+    const shape = `${job.needs.cpu_cores}|${job.needs.memory_mb}|${job.needs.storage_mb}|${job.needs.gpu}|${job.single}`;
+    const plan = unmet.get(shape) ?? allocate(job.needs, pool, job.single ? { maxDevices: 1 } : {});
+    if (!plan.fulfilled) unmet.set(shape, plan);
     if (job.deadline_ms !== null && job.deadline_ms < nowMs) {
       const late = `its deadline ${new Date(job.deadline_ms).toISOString()} passed ${num((nowMs - job.deadline_ms) / 1000)} s ago`;
       pass.expired.push({ job_id: job.job_id, reason: plan.fulfilled ? `${late}, before an executor was free for it` : `${late}; ${plan.reason}` });

@@ -129,6 +129,8 @@ export class Broker {
   readonly #open = new Map<string, JobView>();
   /** Open jobs per client (fan-out parts not counted): the quota, without a scan per submit. */
   readonly #openPerClient = new Map<string, number>();
+  /** What placement needs of each open job, made once (a pass would otherwise parse dates per job). */
+  readonly #queueEntries = new Map<string, QueuedJob & { fromPeer: boolean }>();
   /** Inputs of open jobs, by job id (see BROKER_DEFAULTS.inputCacheBytes). */
   readonly #inputs = new Map<string, Uint8Array>();
   #inputBytes = 0;
@@ -545,16 +547,21 @@ export class Broker {
    * own ones first, since a peer broker ranks as busier (see `offered`).
    */
   async #place(): Promise<void> {
-    const queued = [...this.#open.values()].filter((j) => j.status === 'queued');
-    if (queued.length === 0) return;
-    await this.#placePass(queued.filter((j) => isFromPeer(j)), false);
-    await this.#placePass(queued.filter((j) => !isFromPeer(j) && j.status === 'queued'), true);
+    const fromPeers: QueuedJob[] = [];
+    const others: QueuedJob[] = [];
+    for (const job of this.#open.values()) {
+      if (job.status !== 'queued') continue;
+      const entry = this.#queueEntries.get(job.job_id)!;
+      (entry.fromPeer ? fromPeers : others).push(entry);
+    }
+    if (fromPeers.length + others.length === 0) return;
+    await this.#placePass(fromPeers, false);
+    await this.#placePass(others.filter((j) => this.#open.get(j.job_id)?.status === 'queued'), true);
   }
 
-  async #placePass(jobs: JobView[], withPeers: boolean): Promise<void> {
-    if (jobs.length === 0) return;
+  async #placePass(queue: QueuedJob[], withPeers: boolean): Promise<void> {
+    if (queue.length === 0) return;
     const now = Date.now();
-    const queue: QueuedJob[] = jobs.map((j) => ({ job_id: j.job_id, priority: j.priority as QueuedJob['priority'], deadline_ms: j.deadline_at === null ? null : Date.parse(j.deadline_at), submitted_ms: Date.parse(j.created_at), needs: j.needs, single: true }));
     const devices: DeviceResources[] = [...this.#devices.values()].filter((d) => withPeers || !d.broker).map((d) => ({ ...offered(d), device_id: d.id }));
     const plan = schedule(queue, devices, now);
     for (const e of plan.expired) {
@@ -666,12 +673,24 @@ export class Broker {
   async #update(job: JobView, fields: Partial<Pick<JobView, 'status' | 'executor_id' | 'attempts' | 'assigned_at' | 'finished_at' | 'progress' | 'error' | 'result_ref' | 'result_signature'>>): Promise<void> {
     // Memory first: a pass or a result arriving while the row is written sees the job as it now is.
     Object.assign(job, fields);
+    // Watchers see this change once it is durable, and not a later one before that is: the job
+    // may change again while this commit runs (a result arriving before its assignment commits).
+    const committed = { ...job };
     await this.#writer.write(job);
-    this.#emit({ kind: 'job', job });
+    this.#emit({ kind: 'job', job: committed });
   }
 
   #track(job: JobView, input?: Uint8Array): void {
     this.#open.set(job.job_id, job);
+    this.#queueEntries.set(job.job_id, {
+      job_id: job.job_id,
+      priority: job.priority as QueuedJob['priority'],
+      deadline_ms: job.deadline_at === null ? null : Date.parse(job.deadline_at),
+      submitted_ms: Date.parse(job.created_at),
+      needs: job.needs,
+      single: true,
+      fromPeer: isFromPeer(job),
+    });
     if (input && this.#inputBytes + input.byteLength <= this.#o.inputCacheBytes) {
       this.#inputs.set(job.job_id, input);
       this.#inputBytes += input.byteLength;
@@ -680,6 +699,7 @@ export class Broker {
   }
 
   #untrack(job: JobView): void {
+    this.#queueEntries.delete(job.job_id);
     const input = this.#inputs.get(job.job_id);
     if (input) {
       this.#inputs.delete(job.job_id);

@@ -94,6 +94,22 @@ export const ConfigSchema = Type.Object(
        * group commits; larger ones are files (or S3 objects). 0 keeps every blob in the bulk store.
        */
       smallBlobMaxBytes: Type.Integer({ minimum: 0, maximum: 16 * 1024 * 1024 }),
+      /**
+       * The bulk data store in a bucket of an S3-compatible service (AWS S3, MinIO, Ceph RGW,
+       * Garage) instead of `<dataDir>/blobs`; null: the folder. The secret is best given as
+       * CITY_S3_SECRET_ACCESS_KEY rather than in a file.
+       */
+      s3: Type.Union([
+        Type.Null(),
+        Type.Object({
+          endpoint: Type.String({ pattern: '^https?://' }),
+          region: Type.Optional(Type.String({ minLength: 1 })),
+          bucket: Type.String({ minLength: 3, maxLength: 63 }),
+          prefix: Type.Optional(Type.String()),
+          accessKeyId: Type.String({ minLength: 1 }),
+          secretAccessKey: Type.String({ minLength: 1 }),
+        }, STRICT),
+      ]),
       /** Queued and running jobs one client may hold at once. */
       maxOpenJobsPerClient: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
       /** Attempts of a job whose executor is lost before it fails. */
@@ -210,7 +226,7 @@ export const DEFAULT_CONFIG: Config = {
     workers: -1,
   },
   brain: { reportWindowMs: 15 * 60_000, reportSettleMs: 5_000, maxWindowEntries: 100_000 },
-  compute: { maxBlobBytes: 64 * 1024 * 1024, smallBlobMaxBytes: 256 * 1024, maxOpenJobsPerClient: 100, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 7 * 86_400_000, mdns: false, backhaul: [] },
+  compute: { maxBlobBytes: 64 * 1024 * 1024, smallBlobMaxBytes: 256 * 1024, s3: null, maxOpenJobsPerClient: 100, maxAttempts: 3, heartbeatTimeoutMs: 15_000, blobRetentionMs: 7 * 86_400_000, mdns: false, backhaul: [] },
   hierarchy: {
     forwardSeverity: 'critical',
     reportGraceMs: 10_000,
@@ -247,6 +263,12 @@ export const ENV_SETTINGS: Record<string, string> = {
   CITY_ADVERTISE_URL: 'hierarchy.advertiseUrl',
   CITY_REPORT_WINDOW_MS: 'brain.reportWindowMs',
   CITY_COMPUTE_MDNS: 'compute.mdns',
+  CITY_S3_ENDPOINT: 'compute.s3.endpoint',
+  CITY_S3_REGION: 'compute.s3.region',
+  CITY_S3_BUCKET: 'compute.s3.bucket',
+  CITY_S3_PREFIX: 'compute.s3.prefix',
+  CITY_S3_ACCESS_KEY_ID: 'compute.s3.accessKeyId',
+  CITY_S3_SECRET_ACCESS_KEY: 'compute.s3.secretAccessKey',
   CITY_TENANT: 'tenantId',
   CITY_ZONES_FILE: 'zonesFile',
   CITY_ROADS_FILE: 'roadsFile',

@@ -69,6 +69,7 @@ import { layerFunctionRoutes } from '../hierarchy/layer-function-routes.js';
 import { Broker } from '../compute/broker.js';
 import { FolderBlobStore } from '../compute/blob-store.js';
 import { DbBlobStore } from '../compute/db-blob-store.js';
+import { S3BlobStore } from '../compute/s3-blob-store.js';
 import { TieredBlobStore } from '../compute/tiered-blob-store.js';
 import { ExecutorKeys } from '../compute/executor-keys.js';
 import { computeRoutes } from '../compute/routes.js';
@@ -322,7 +323,9 @@ async function assemble(config: Config, log: Logger, store: Store, dataDir: stri
   // The compute network (issue 7): executors' keys, the data store, the broker and its job table.
   const executorKeys = await ExecutorKeys.load(db, config.tenantId);
   const smallBlobs = new DbBlobStore(db, { maxBlobBytes: Math.max(1, config.compute.smallBlobMaxBytes) });
-  const blobs = new TieredBlobStore(smallBlobs, new FolderBlobStore(join(dataDir, 'blobs'), { maxBlobBytes: config.compute.maxBlobBytes }), config.compute.smallBlobMaxBytes);
+  const { s3, maxBlobBytes } = config.compute;
+  const bulkBlobs = s3 ? new S3BlobStore({ ...s3, maxBlobBytes }) : new FolderBlobStore(join(dataDir, 'blobs'), { maxBlobBytes });
+  const blobs = new TieredBlobStore(smallBlobs, bulkBlobs, config.compute.smallBlobMaxBytes);
   const broker = new Broker({
     db,
     tenantId: config.tenantId,

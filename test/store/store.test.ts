@@ -8,7 +8,7 @@ import { NodeMetrics } from '../../src/ops/metrics.js';
 import { copyField } from '../../src/store/copy-text.js';
 import { GroupCommitter, type GroupCommitOptions } from '../../src/store/group-commit.js';
 import { openStore, pingStore, type Store } from '../../src/store/store.js';
-import { testDatabase, type TestDatabase } from '../helpers/store.js';
+import { openTestStore, testDatabase, type TestDatabase } from '../helpers/store.js';
 
 // One suite over every backend (house style #10): PGlite always, PostgreSQL when
 // `node scripts/test.mjs test/store` sets DATABASE_URL.
@@ -607,4 +607,15 @@ describe('GroupCommitter', () => {
     await new Promise((resolve) => setTimeout(resolve, 1));
     assert.equal(state.settled, true, 'append("", 0) never settled');
   });
+});
+
+it('bytea round-trips byte for byte, empty and large alike', async (t) => {
+  const store = await openTestStore(t);
+  await sql`create table bytes_check (id integer primary key, data bytea not null)`.execute(store.db);
+  const samples = [new Uint8Array(0), Uint8Array.from([0, 1, 0x7f, 0x80, 0xff]), Uint8Array.from({ length: 300_000 }, (_, i) => (i * 31) % 256)];
+  for (const [id, data] of samples.entries()) await sql`insert into bytes_check (id, data) values (${id}, ${data})`.execute(store.db);
+  const rows = await sql<{ id: number; data: Uint8Array }>`select id, data from bytes_check order by id`.execute(store.db);
+  assert.deepEqual(rows.rows.map((r) => Buffer.from(r.data)), samples.map((s) => Buffer.from(s)));
+  const lengths = await sql<{ n: number }>`select octet_length(data) as n from bytes_check order by id`.execute(store.db);
+  assert.deepEqual(lengths.rows.map((r) => Number(r.n)), [0, 5, 300_000], 'stored as bytes, not as their text');
 });

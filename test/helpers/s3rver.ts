@@ -1,0 +1,32 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+/** s3rver's one account (hard-wired in it); it rejects any other access key id. */
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+/**
+ * s3rver runs as a child process, not in this one: its ListObjectsV2 continuation tokens are
+ * DES-encrypted, which OpenSSL 3 (Node ≥ 17) only offers with --openssl-legacy-provider, so
+ * in-process every listing of more than one page fails with a 500.
+ */
+export async function startS3rver(directory: string, bucket: string): Promise<{ child: ChildProcess; port: number }> {
+  const cli = join(dirname(createRequire(import.meta.url).resolve('s3rver/package.json')), 'bin', 's3rver.js');
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', cli, '--directory', directory, '--address', '127.0.0.1', '--port', '0', '--silent', '--configure-bucket', bucket], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const onData = (data: Buffer): void => {
+      output += data.toString();
+      const listening = /S3rver listening on [\d.]+:(\d+)/.exec(output);
+      if (listening) resolve(Number(listening[1]));
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`s3rver exited (${code}) before listening: ${output}`)));
+  });
+  return { child, port };
+}
+

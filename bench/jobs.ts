@@ -4,15 +4,15 @@
  * same run with BullMQ on a local Redis running the same jobs with the same concurrency (4
  * workers × 1 job at a time), and the ratio Possible City / BullMQ.
  *
- *   Possible City: a node in this process (PGlite) ◄─ HTTP POST /api/v1/jobs (16 in flight)
- *                  4 × `city executor --concurrency 1`  ─► live stream (WebSocket) ─► completions
+ *   Possible City: a node in this process (PGlite) ◄─ task_submit on /api/v1/jobs/ws (16 in flight)
+ *                  4 × `city executor --concurrency 1`  ─► task_result on the same socket ─► completions
  *   BullMQ:        redis-server (persistence off) ◄─ queue.add (16 in flight)
  *                  4 worker processes, concurrency 1    ─► QueueEvents ─► completions
  *
  * Both run the same task code: `anomaly_scoring` from src/compute/tasks (bench/jobs/workload.ts).
  * BullMQ runs twice: its processor in the worker's own thread (the usual setup), and sandboxed in
- * a BullMQ-managed worker thread (closer to the executors' isolation; the thread is reused, where
- * an executor starts a fresh one per job).
+ * a BullMQ-managed worker thread (closer to the executors' isolation, where each executor keeps a
+ * warm limited thread per job slot).
  *
  * Per workload, three runs on each system: a warm-up (not reported), `load` (N jobs submitted as
  * fast as accepted; jobs/s from the first submission to the last completion; latencies include
@@ -121,7 +121,7 @@ process.stdout.write(`Load average (1 min) before / after: ${fmt(load0, 2)} / ${
 process.stdout.write(
   `Each system: ${args.executors} executors / workers × concurrency 1; jobs submitted with at most ${args.inFlight} in flight; ${args.warmup} warm-up jobs per workload first. ` +
     `Both run the same code, \`anomaly_scoring\` from src/compute/tasks. Dispatch = the job taken for a worker − the job created (Possible City: \`assigned_at − created_at\`; BullMQ: \`processedOn − timestamp\`); completion = finished − created. ` +
-    `A Possible City job is validated and its input stored content-addressed and fsynced before the 202, runs in a fresh worker thread with heap and time limits on an executor, and its result is signed there, verified by the broker and stored (fsynced); every state change is a row update in PGlite. ` +
+    `A Possible City job is validated and its input stored content-addressed and committed before it is accepted, runs in a worker thread with heap and time limits on an executor (kept warm between jobs), and its result is signed there, verified by the broker and committed; every state change is committed to the job table in PGlite (group commits). ` +
     `BullMQ in-process runs the same function in the worker process's own thread; sandboxed, in a worker thread BullMQ keeps for the next job. Redis runs with persistence off.\n\n`,
 );
 process.stdout.write(markdownTable(header, rows) + '\n\n');

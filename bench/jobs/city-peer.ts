@@ -4,16 +4,17 @@
  * whole run) and `executors` real `city executor --concurrency 1 --dedicated` processes joined to
  * it over loopback, started as test/e2e/compute.test.ts starts them.
  *
- * Jobs go in over HTTP (`POST /api/v1/jobs`, at most `inFlight` requests at once); completions
- * come back on the live stream (`GET /api/v1/stream?kinds=pool`, one WebSocket), which carries
- * every change of every job. Times are the node's own: dispatch = `assigned_at − created_at`
- * (the broker placed the job and sent it to an executor), completion = `finished_at − created_at`
- * (the signed result verified and stored).
+ * Jobs go in over the client WebSocket (`/api/v1/jobs/ws`, seed 003's task_submit → task_accepted
+ * … task_result; at most `inFlight` submissions awaiting their task_accepted), the way a
+ * program that submits many jobs talks to the broker — as BullMQ's client holds one Redis
+ * connection. Completions come back on the same socket. Times are the node's own: dispatch =
+ * `assigned_at − created_at` (the broker placed the job and sent it to an executor), completion
+ * = `finished_at − created_at` (the signed result verified and stored).
  *
  * What a Possible City job does that a BullMQ job does not: its input is validated and stored
- * content-addressed (fsynced) before the 202; it runs in a fresh worker thread with heap and time
- * limits; its result is signed by the executor, verified by the broker and stored (fsynced); and
- * every state change is a row update in the store.
+ * content-addressed, durably (committed), before task_accepted; it runs in a worker thread with
+ * heap and time limits; its result is signed by the executor, verified by the broker and stored
+ * durably; and every state change is committed to the job table.
  */
 import { join } from 'node:path';
 import pino from 'pino';
@@ -27,7 +28,7 @@ import { ownCpuSeconds, pool, summarise, type JobTimes, type JobsRunResult, type
 
 export const CITY_PEER_DEFAULTS = {
   executors: 4,
-  /** Concurrent POST /api/v1/jobs requests while submitting. */
+  /** Submissions awaiting their task_accepted at once. */
   inFlight: 16,
   /**
    * Executors' offer, as in the e2e test: the whole CPU, half the memory — and `--dedicated`
@@ -68,11 +69,13 @@ export class CityPeer {
   readonly #auth: Record<string, string>;
   readonly #executors: Proc[];
   readonly #ws: WebSocket;
-  /** Terminal views of every job seen on the stream, by id. */
+  /** Terminal views of every job the socket reported, by id. */
   readonly #done = new Map<string, JobView>();
   #onDone: (() => void) | null = null;
   #lastDoneMs = 0;
-  #dropped = 0;
+  /** Submissions awaiting their answer, by request id. */
+  readonly #submitted = new Map<string, { resolve: (job: JobView) => void; reject: (err: Error) => void }>();
+  #requests = 0;
 
   private constructor(o: CityPeerOptions, group: ProcessGroup, node: CityNode, executors: Proc[], ws: WebSocket) {
     this.#o = o;
@@ -84,8 +87,11 @@ export class CityPeer {
     this.#executors = executors;
     this.#ws = ws;
     ws.on('message', (data) => this.#message(String(data)));
-    // A broken stream only slows a run down: #settled reads what it missed from the API.
     ws.on('error', () => {});
+    ws.on('close', () => {
+      for (const s of this.#submitted.values()) s.reject(new Error('the jobs WebSocket closed'));
+      this.#submitted.clear();
+    });
   }
 
   /** `executorNodeArgs`: node flags for the executor processes, e.g. `--cpu-prof --cpu-prof-dir=DIR`. */
@@ -123,10 +129,10 @@ export class CityPeer {
       }
       const joined = async () => ((await request(node!.url, 'GET', '/api/v1/pool/devices', auth)) as { devices: unknown[] }).devices.length === o.executors;
       await group.waitFor(`${o.executors} executors to join`, joined, o.joinTimeoutMs, executors[0]);
-      const ws = new WebSocket(`${node.url.replace(/^http/, 'ws')}/api/v1/stream?kinds=pool&access_token=${encodeURIComponent(node.adminToken ?? '')}`);
+      const ws = new WebSocket(`${node.url.replace(/^http/, 'ws')}/api/v1/jobs/ws`, { headers: auth });
       await new Promise<void>((resolve, reject) => {
         ws.once('error', reject);
-        ws.once('message', () => resolve()); // the hello
+        ws.once('open', () => resolve());
       });
       return new CityPeer(o, group, node, executors, ws);
     } catch (err) {
@@ -144,11 +150,10 @@ export class CityPeer {
     const ids = new Array<string>(n);
     const cpu0 = { own: process.cpuUsage(), executors: this.#executors.map((e) => cpuSecondsWithChildren(e.child.pid)) };
     const notes: string[] = [];
-    const dropped0 = this.#dropped;
     const stale0 = this.#node.broker.staleResults;
     const t0 = performance.now();
     const submit = async (i: number) => {
-      const job = (await request(this.#node.url, 'POST', '/api/v1/jobs', this.#auth, { kind: workload.kind, input: workload.input(i) })) as JobView;
+      const job = await this.#submit({ kind: workload.kind, input: workload.input(i) });
       ids[i] = job.job_id;
     };
     if (mode === 'load') {
@@ -164,8 +169,7 @@ export class CityPeer {
     const ownSec = ownCpuSeconds(cpu0.own);
     const executorsSec = this.#executors.reduce((s, e, k) => s + cpuSecondsWithChildren(e.child.pid) - cpu0.executors[k]!, 0);
     const cpuSec = ownSec + executorsSec;
-    notes.push(`CPU s per 1,000 jobs: this process (node: broker, HTTP, PGlite; and the bench's client) ${perThousand(ownSec, n)}, executors ${perThousand(executorsSec, n)}`);
-    if (this.#dropped > dropped0) notes.push(`the live stream dropped ${this.#dropped - dropped0} updates (missing jobs read from the API)`);
+    notes.push(`CPU s per 1,000 jobs: this process (node: broker, WebSocket, PGlite; and the bench's client) ${perThousand(ownSec, n)}, executors ${perThousand(executorsSec, n)}`);
     const times: JobTimes[] = [];
     const byExecutor = new Map<string, number>();
     let wrong = 0;
@@ -197,21 +201,34 @@ export class CityPeer {
     await this.#node.close();
   }
 
+  /** Sends a task_submit and resolves with the job once the broker accepted it (stored it). */
+  #submit(job: { kind: string; input: unknown }): Promise<JobView> {
+    const requestId = String(++this.#requests);
+    return new Promise<JobView>((resolve, reject) => {
+      this.#submitted.set(requestId, { resolve, reject });
+      this.#ws.send(JSON.stringify({ type: 'task_submit', request_id: requestId, ...job }));
+    });
+  }
+
   #message(text: string): void {
-    const m = JSON.parse(text) as { kind: string; count?: number; update?: { kind: string; job?: JobView } };
-    if (m.kind === 'dropped') {
-      this.#dropped += m.count ?? 0;
+    const m = JSON.parse(text) as { type: string; request_id?: string | null; job?: JobView; error?: { code: string; message: string } };
+    if (m.type === 'task_accepted' || m.type === 'error') {
+      const waiting = this.#submitted.get(m.request_id ?? '');
+      if (!waiting) return;
+      this.#submitted.delete(m.request_id!);
+      if (m.type === 'task_accepted') waiting.resolve(m.job!);
+      else waiting.reject(new Error(`task_submit refused: ${m.error?.code} ${m.error?.message}`));
       return;
     }
-    const job = m.kind === 'pool' && m.update?.kind === 'job' ? m.update.job : undefined;
-    // Fan-out parents aside, a job's last update is its terminal one: the view then holds all three times.
+    // task_result: the job's terminal view, which holds all three times.
+    const job = m.type === 'task_result' ? m.job : undefined;
     if (job === undefined || !TERMINAL.has(job.status)) return;
     this.#done.set(job.job_id, job);
     this.#lastDoneMs = performance.now();
     this.#onDone?.();
   }
 
-  /** Until every id has a terminal view (from the stream, or from the API after a stall). */
+  /** Until every id has a terminal view (from the socket, or from the API after a stall). */
   async #settled(ids: readonly string[]): Promise<void> {
     let missing = ids.reduce((k, id) => k + (this.#done.has(id) ? 0 : 1), 0);
     if (missing === 0) return;

@@ -64,7 +64,7 @@ export function workloads(): Record<WorkloadName, Workload> {
 
 /**
  * Runs a job the way a BullMQ processor does here: the task kind's own validate and run, in the
- * calling thread. Possible City's executors call the same two functions, in a fresh worker thread.
+ * calling thread. Possible City's executors call the same two functions, in a limited worker thread.
  *
  * @example
  *   runTask({ kind: 'anomaly_scoring', input: { series: [{ sensor_id: 'a', values: [1] }] } }).total_anomalies; // → 0

@@ -15,5 +15,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     created_at timestamptz not null,
     last_used_at timestamptz not null
   )`.execute(db);
+  // Stored out of line but not compressed: pglz costs more CPU than the space it saves is worth
+  // for data kept days (measured on PGlite: 300 job inputs of 91 KB written in 0.8 s uncompressed
+  // against 1.8–2.3 s compressed, for 43% more space).
+  await sql`alter table small_blobs alter column data set storage external`.execute(db);
   await sql`create index small_blobs_last_used on small_blobs (last_used_at)`.execute(db);
 }

@@ -280,7 +280,7 @@ describe('openStore', () => {
     const tenants = await second.db.selectFrom('tenants').select(['id']).execute();
     assert.deepEqual(tenants, [{ id: 'default' }], 'the seed insert ran once');
     const { rows } = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(second.db);
-    assert.deepEqual(rows.map((r) => r.name), ['0001-foundation', '0002-decisions', '0003-identity', '0004-roads', '0005-link-inbox', '0006-hierarchy', '0007-compute']);
+    assert.deepEqual(rows.map((r) => r.name), ['0001-foundation', '0002-decisions', '0003-identity', '0004-roads', '0005-link-inbox', '0006-hierarchy', '0007-compute', '0008-small-blobs']);
   });
 });
 

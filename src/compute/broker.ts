@@ -584,8 +584,10 @@ export class Broker {
       dispatched.push(this.#dispatch(job, device));
     }
     if (deferred) this.#kick();
-    // Their rows share one commit; the pass ends when it is done.
-    await Promise.all(dispatched);
+    // The pass does not wait for the rows (they share the next commit): what the next pass must
+    // see — the job running, the executor's slot taken — is already so in memory, and waiting
+    // would hold every placement to the store's commit time.
+    void Promise.all(dispatched).catch((err: unknown) => this.#log.error({ err }, 'a dispatched job could not be recorded'));
   }
 
   /**

@@ -73,6 +73,39 @@ describe('the broker', () => {
     assert.equal(done.attempts, 2);
   });
 
+  it('tells watchers of each change once it is committed, in order, and of each outcome exactly once — even when results beat their assignment\'s commit', async (t) => {
+    const node = await startTestNode(t, NO_RATE_LIMITS);
+    const exec = await protocolExecutor(node, 'proto-fast');
+    t.after(() => exec.close());
+    const seen = new Map<string, string[]>();
+    const stop = node.broker.onUpdate((u) => {
+      if (u.kind === 'job') seen.set(u.job.job_id, [...(seen.get(u.job.job_id) ?? []), u.job.status]);
+    });
+    t.after(stop);
+    // This executor answers each assignment the moment it arrives, as a fast one does.
+    exec.ws.on('message', (d) => {
+      const m = JSON.parse(String(d)) as BrokerMessage;
+      if (m.type === 'task_assign') exec.result(m.job_id, m.attempt, Buffer.from(`{"job":"${m.job_id}"}`));
+    });
+    const ids = await Promise.all(
+      Array.from({ length: 30 }, async (_, i) => {
+        const r = await call(node, 'POST', '/api/v1/jobs', { headers: node.admin, body: { kind: 'anomaly_scoring', input: { series: [{ sensor_id: `s${i}`, values: [1] }] } } });
+        assert.equal(r.status, 202);
+        return r.body.job_id as string;
+      }),
+    );
+    await waitFor('every job succeeded', async () => (ids.every((id) => seen.get(id)?.includes('succeeded')) ? true : undefined));
+    for (const id of ids) {
+      const statuses = seen.get(id)!;
+      assert.equal(statuses.filter((s) => s === 'succeeded').length, 1, `${id}: ${statuses.join(' → ')}`);
+      assert.equal(statuses.at(-1), 'succeeded', `${id}: nothing after the outcome (${statuses.join(' → ')})`);
+      assert.deepEqual([...new Set(statuses)], ['queued', 'running', 'succeeded'], `${id}: ${statuses.join(' → ')}`);
+      // What watchers were told is what the store holds.
+      const stored = (await call(node, 'GET', `/api/v1/jobs/${id}`, { headers: node.admin })).body;
+      assert.equal(stored.status, 'succeeded');
+    }
+  });
+
   it('keeps its job table across a restart: a running job is queued again, a waiting one still waits', async (t) => {
     const setup = await restartableNode(t, NO_RATE_LIMITS);
     let node = await setup.start();

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { Value, type ValueError } from '@sinclair/typebox/value';
 import YAML from 'yaml';
 import { cityError } from '../errors.js';
 import { ActionTargetConfigSchema } from '../actions/targets.js';
@@ -328,14 +328,33 @@ export async function loadConfig(sources: ConfigSources = {}): Promise<Config> {
     setPath(merged, path, typeof raw === 'string' ? coerce(path, raw) : raw);
     origin.set(path, 'command line');
   }
-  const first = Value.Errors(ConfigSchema, merged).First();
-  if (first) {
+  const found = Value.Errors(ConfigSchema, merged).First();
+  if (found) {
+    const first = deepestError(found);
     const setting = first.path.replace(/^\//, '').replaceAll('/', '.') || '(root)';
-    const from = origin.get(setting) ?? 'defaults';
-    const reason = first.message === 'Unexpected property' ? 'unknown setting' : `${first.message} (from ${from})`;
+    // A missing field of an object given piecewise (CITY_S3_BUCKET → compute.s3.bucket) names where its siblings came from.
+    const parent = setting.slice(0, setting.lastIndexOf('.'));
+    const sibling = [...origin].find(([path]) => path.startsWith(`${setting}.`) || (parent !== '' && path.startsWith(`${parent}.`)));
+    const from = origin.get(setting) ?? (sibling ? `${sibling[1]}, which set ${sibling[0]}` : 'defaults');
+    const reason =
+      first.message === 'Unexpected property' ? 'unknown setting' : first.message === 'Expected required property' ? `missing: it is required (from ${from})` : `${first.message} (from ${from})`;
     throw cityError('CONFIG_INVALID', { setting, reason });
   }
   return merged as unknown as Config;
+}
+
+/**
+ * For a value that matches no branch of a union (`compute.s3`: null or an object), the error of
+ * the branch it came closest to — the one whose first error lies deepest — so the message names
+ * the field (`compute.s3.accessKeyId`) rather than "Expected union value".
+ */
+function deepestError(error: ValueError): ValueError {
+  let best = error;
+  for (const branch of error.errors ?? []) {
+    const first = branch.First();
+    if (first && first.path.length > best.path.length) best = deepestError(first);
+  }
+  return best;
 }
 
 /** Numbers and booleans arrive as text from env and flags; coerce by the default's type. */

@@ -230,6 +230,18 @@ describe('loadConfig errors name the setting and where its value came from', () 
     assert.equal(err.details.setting, 'nodeId');
     assert.match(err.message, /command line/);
   });
+
+  it('an S3 store given piecewise names the field that is missing, not just "union"', async () => {
+    const err = await rejects({ env: { CITY_S3_ENDPOINT: 'http://127.0.0.1:9000', CITY_S3_BUCKET: 'city-blobs' } });
+    assert.equal(err.details.setting, 'compute.s3.accessKeyId');
+    assert.match(err.message, /missing: it is required \(from environment CITY_S3_/);
+    const bad = await rejects({ env: { CITY_S3_ENDPOINT: 'ftp://store', CITY_S3_BUCKET: 'city-blobs', CITY_S3_ACCESS_KEY_ID: 'city', CITY_S3_SECRET_ACCESS_KEY: 's3cret' } });
+    assert.equal(bad.details.setting, 'compute.s3.endpoint');
+    assert.match(bad.message, /from environment CITY_S3_ENDPOINT/);
+    const ok = await loadConfig({ env: { CITY_S3_ENDPOINT: 'http://127.0.0.1:9000', CITY_S3_BUCKET: 'city-blobs', CITY_S3_ACCESS_KEY_ID: 'city', CITY_S3_SECRET_ACCESS_KEY: 's3cret' } });
+    assert.deepEqual(ok.compute.s3, { endpoint: 'http://127.0.0.1:9000', bucket: 'city-blobs', accessKeyId: 'city', secretAccessKey: 's3cret' });
+    assert.equal((await loadConfig({})).compute.s3, null, 'the folder by default');
+  });
 });
 
 describe('loadConfig file problems', () => {

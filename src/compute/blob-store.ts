@@ -135,8 +135,8 @@ export class FolderBlobStore implements BlobStore {
   readonly #maxBlobBytes: number;
   readonly #now: () => number;
   #ready: Promise<void> | null = null;
-  /** The tail of each ref's queue of put-finish/delete/sweep steps. */
-  readonly #locks = new Map<string, Promise<unknown>>();
+  /** Each ref's queue of put-finish/delete/sweep steps. */
+  readonly #locks = new KeyedQueue();
 
   /** @throws RangeError when `maxBlobBytes` is not a whole number ≥ 1 */
   constructor(dir: string, options: FolderBlobStoreOptions) {
@@ -368,14 +368,7 @@ export class FolderBlobStore implements BlobStore {
 
   /** Runs `fn` after every earlier step for the same ref in this store object. */
   #serial<T>(hex: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(hex) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const tail = run.catch(() => {});
-    this.#locks.set(hex, tail);
-    void tail.then(() => {
-      if (this.#locks.get(hex) === tail) this.#locks.delete(hex);
-    });
-    return run;
+    return this.#locks.run(hex, fn);
   }
 }
 
@@ -436,4 +429,52 @@ export function checkMediaType(mediaType: string): string {
     throw new RangeError(`media type ${JSON.stringify(String(mediaType).slice(0, 100))} is not valid: write type/subtype, e.g. application/json`);
   }
   return mediaType;
+}
+
+/**
+ * Runs steps one after another per key (a blob's ref), and steps of different keys freely: the
+ * stores' lock, so a sweep cannot delete a blob a concurrent put of the same content just returned.
+ *
+ * @example
+ *   const locks = new KeyedQueue();
+ *   await locks.run(hex, () => removeIfOld(hex)); // waits for earlier steps on hex only
+ */
+export class KeyedQueue {
+  /** The tail of each key's queue (entries go when their queue empties). */
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  /** Runs `fn` after every earlier step for `key`, whether they succeeded or not. */
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.catch(() => {});
+    this.#tails.set(key, tail);
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return run;
+  }
+}
+
+/**
+ * A blob's bytes in one buffer (for stores that send or write a blob whole), refusing more than
+ * `limit` without reading a stream further; nothing is stored before this returns.
+ *
+ * @throws BlobTooLargeError over `limit`; TypeError when a stream yields something other than bytes
+ */
+export async function readWhole(data: Uint8Array | AsyncIterable<Uint8Array>, limit: number): Promise<Uint8Array> {
+  if (data instanceof Uint8Array) {
+    if (data.byteLength > limit) throw new BlobTooLargeError(data.byteLength, limit, false);
+    return data;
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of data) {
+    if (!(chunk instanceof Uint8Array)) throw new TypeError(`a blob stream must yield Uint8Array chunks, not ${typeof chunk}`);
+    size += chunk.byteLength;
+    // Leaving the loop early returns the iterator, so the producer stops too.
+    if (size > limit) throw new BlobTooLargeError(size, limit, true);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { CoalescingWriter } from '../store/coalescing-writer.js';
 import type { Database } from '../store/schema.js';
-import { BLOB_STORE_DEFAULTS, BlobCorruptError, BlobTooLargeError, checkMediaType, parseRef, type BlobInfo, type BlobStore } from './blob-store.js';
+import { BLOB_STORE_DEFAULTS, BlobCorruptError, checkMediaType, parseRef, readWhole, type BlobInfo, type BlobStore } from './blob-store.js';
 
 export const DB_BLOB_STORE_DEFAULTS = {
   /** Reads are uses (they keep a blob from the sweep); their times are written this often, together. */
@@ -55,8 +55,7 @@ export class DbBlobStore implements BlobStore {
   /** @throws BlobTooLargeError over `maxBlobBytes`; RangeError for a media type that is not `type/subtype` */
   async put(data: Uint8Array | AsyncIterable<Uint8Array>, meta: { media_type?: string } = {}): Promise<BlobInfo> {
     const mediaType = checkMediaType(meta.media_type ?? BLOB_STORE_DEFAULTS.mediaType);
-    const bytes = data instanceof Uint8Array ? data : await collect(data, this.#maxBlobBytes);
-    if (bytes.byteLength > this.#maxBlobBytes) throw new BlobTooLargeError(bytes.byteLength, this.#maxBlobBytes, false);
+    const bytes = await readWhole(data, this.#maxBlobBytes);
     const ref = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     return this.#puts.write(ref, { ref, data: buffer, media_type: mediaType, atMs: this.#now() });
@@ -159,17 +158,4 @@ export class DbBlobStore implements BlobStore {
 
 function info(r: { ref: string; size: number; media_type: string; created_at: Date | string }): BlobInfo {
   return { ref: r.ref, size: r.size, media_type: r.media_type, created_at: new Date(r.created_at).toISOString() };
-}
-
-/** A stream's bytes, refused as soon as they pass `limit`. */
-async function collect(stream: AsyncIterable<Uint8Array>, limit: number): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    if (!(chunk instanceof Uint8Array)) throw new TypeError(`a blob stream must yield Uint8Array chunks, not ${typeof chunk}`);
-    size += chunk.byteLength;
-    if (size > limit) throw new BlobTooLargeError(size, limit, true);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
 }

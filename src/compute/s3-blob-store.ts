@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BLOB_STORE_DEFAULTS, BlobCorruptError, BlobTooLargeError, checkMediaType, parseRef, type BlobInfo, type BlobStore } from './blob-store.js';
+import { BLOB_STORE_DEFAULTS, BlobCorruptError, checkMediaType, KeyedQueue, parseRef, readWhole, type BlobInfo, type BlobStore } from './blob-store.js';
 import { EMPTY_PAYLOAD_SHA256, encodeRfc3986, signV4, type SigV4Credentials, type SigV4Scope } from './s3-sigv4.js';
 
 export const S3_BLOB_STORE_DEFAULTS = {
@@ -131,8 +131,8 @@ export class S3BlobStore implements BlobStore {
   readonly #fetch: typeof fetch;
   /** When this object last renewed each ref's LastModified (by upload or copy), on the `now` clock. */
   readonly #refreshedAtMs = new Map<string, number>();
-  /** The tail of each ref's queue of put/refresh/delete/sweep steps. */
-  readonly #locks = new Map<string, Promise<unknown>>();
+  /** Each ref's queue of put/refresh/delete/sweep steps. */
+  readonly #locks = new KeyedQueue();
 
   /** @throws RangeError for a bad endpoint, bucket, prefix, limit or missing credentials */
   constructor(options: S3BlobStoreOptions) {
@@ -393,36 +393,8 @@ export class S3BlobStore implements BlobStore {
 
   /** Runs `fn` after every earlier step for the same ref in this store object. */
   #serial<T>(hex: string, fn: () => Promise<T>): Promise<T> {
-    const previous = this.#locks.get(hex) ?? Promise.resolve();
-    const run = previous.then(fn, fn);
-    const tail = run.catch(() => {});
-    this.#locks.set(hex, tail);
-    void tail.then(() => {
-      if (this.#locks.get(hex) === tail) this.#locks.delete(hex);
-    });
-    return run;
+    return this.#locks.run(hex, fn);
   }
-}
-
-/**
- * The blob's bytes in one buffer, refusing more than `limit` without reading a stream further.
- * Nothing has been sent yet, so a refusal leaves nothing behind.
- */
-async function readWhole(data: Uint8Array | AsyncIterable<Uint8Array>, limit: number): Promise<Uint8Array> {
-  if (data instanceof Uint8Array) {
-    if (data.byteLength > limit) throw new BlobTooLargeError(data.byteLength, limit, false);
-    return data;
-  }
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of data) {
-    if (!(chunk instanceof Uint8Array)) throw new TypeError(`a blob stream must yield Uint8Array chunks, not ${typeof chunk}`);
-    size += chunk.byteLength;
-    // Leaving the loop early returns the iterator, so the producer stops too.
-    if (size > limit) throw new BlobTooLargeError(size, limit, true);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 function metaOf(headers: Headers, size?: number): ObjectMeta {

@@ -1,6 +1,5 @@
 // @pglite-only: what is shown is where the node puts blobs; the small tier's SQL runs on both stores in db-blob-store.test.ts.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { startTestNode } from '../helpers/node.js';
-import { S3RVER_CREDENTIALS, startS3rver } from '../helpers/s3rver.js';
+import { S3RVER_CREDENTIALS, startS3rver, type S3rver } from '../helpers/s3rver.js';
 
 /**
  * The node's data store as configured: small blobs in its database, larger ones in an
@@ -17,7 +16,7 @@ import { S3RVER_CREDENTIALS, startS3rver } from '../helpers/s3rver.js';
  */
 
 const BUCKET = 'city-jobs';
-let s3: ChildProcess;
+let s3: S3rver;
 let s3Dir: string;
 let endpoint: string;
 
@@ -26,16 +25,11 @@ const hexOf = (bytes: Uint8Array): string => createHash('sha256').update(bytes).
 describe('a node with an S3-compatible bulk store', () => {
   before(async () => {
     s3Dir = await mkdtemp(join(tmpdir(), 'city-node-s3-'));
-    const started = await startS3rver(s3Dir, BUCKET);
-    s3 = started.child;
-    endpoint = `http://127.0.0.1:${started.port}`;
+    s3 = await startS3rver(s3Dir, BUCKET);
+    endpoint = s3.endpoint;
   });
   after(async () => {
-    if (s3.exitCode === null) {
-      const exited = new Promise((resolve) => s3.once('exit', resolve));
-      s3.kill('SIGTERM');
-      await exited;
-    }
+    await s3?.stop();
     await rm(s3Dir, { recursive: true, force: true });
   });
 

@@ -1,6 +1,5 @@
 // @pglite-only: the S3 blob store touches no database; it runs against s3rver on loopback.
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -10,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { BlobCorruptError, BlobRefError, BlobTooLargeError, parseRef } from '../../src/compute/blob-store.js';
 import { S3BlobStore, S3RequestError, type S3BlobStoreOptions } from '../../src/compute/s3-blob-store.js';
 import { signV4 } from '../../src/compute/s3-sigv4.js';
-import { S3RVER_CREDENTIALS as CREDENTIALS, startS3rver } from '../helpers/s3rver.js';
+import { S3RVER_CREDENTIALS as CREDENTIALS, startS3rver, type S3rver } from '../helpers/s3rver.js';
 
 const BUCKET = 'city-blobs';
 const HOUR_MS = 3_600_000;
@@ -30,7 +29,7 @@ async function* chunks(bytes: Uint8Array, size: number, seen?: { chunks: number 
   }
 }
 
-let server: ChildProcess | undefined;
+let server: S3rver | undefined;
 let dataDir: string;
 let endpoint: string;
 let prefixes = 0;
@@ -95,16 +94,11 @@ async function closedPort(): Promise<number> {
 describe('S3BlobStore against s3rver', () => {
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'city-s3rver-'));
-    const started = await startS3rver(dataDir, BUCKET);
-    server = started.child;
-    endpoint = `http://127.0.0.1:${started.port}`;
+    server = await startS3rver(dataDir, BUCKET);
+    endpoint = server.endpoint;
   });
   after(async () => {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((resolve) => server!.once('exit', resolve));
-      server.kill('SIGTERM');
-      await exited;
-    }
+    await server?.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
 

@@ -10,7 +10,15 @@ export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3R
  * DES-encrypted, which OpenSSL 3 (Node ≥ 17) only offers with --openssl-legacy-provider, so
  * in-process every listing of more than one page fails with a 500.
  */
-export async function startS3rver(directory: string, bucket: string): Promise<{ child: ChildProcess; port: number }> {
+export interface S3rver {
+  child: ChildProcess;
+  /** `http://127.0.0.1:<port>`. */
+  endpoint: string;
+  /** Stops the server and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+export async function startS3rver(directory: string, bucket: string): Promise<S3rver> {
   const cli = join(dirname(createRequire(import.meta.url).resolve('s3rver/package.json')), 'bin', 's3rver.js');
   const child = spawn(process.execPath, ['--openssl-legacy-provider', cli, '--directory', directory, '--address', '127.0.0.1', '--port', '0', '--silent', '--configure-bucket', bucket], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -27,6 +35,12 @@ export async function startS3rver(directory: string, bucket: string): Promise<{ 
     child.once('error', reject);
     child.once('exit', (code) => reject(new Error(`s3rver exited (${code}) before listening: ${output}`)));
   });
-  return { child, port };
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  return { child, endpoint: `http://127.0.0.1:${port}`, stop };
 }
 

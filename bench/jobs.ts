@@ -6,13 +6,14 @@
  *
  *   Possible City: a node in this process (PGlite) ◄─ task_submit on /api/v1/jobs/ws (16 in flight)
  *                  4 × `city executor --concurrency 1`  ─► task_result on the same socket ─► completions
- *   BullMQ:        redis-server (persistence off) ◄─ queue.add (16 in flight)
+ *   BullMQ:        redis-server (persistence off; or AOF fsynced on every write) ◄─ queue.add (16 in flight)
  *                  4 worker processes, concurrency 1    ─► QueueEvents ─► completions
  *
  * Both run the same task code: `anomaly_scoring` from src/compute/tasks (bench/jobs/workload.ts).
- * BullMQ runs twice: its processor in the worker's own thread (the usual setup), and sandboxed in
+ * BullMQ runs three times: its processor in the worker's own thread (the usual setup); sandboxed in
  * a BullMQ-managed worker thread (closer to the executors' isolation, where each executor keeps a
- * warm limited thread per job slot).
+ * warm limited thread per job slot); and in-process with Redis fsyncing every write (`durable`,
+ * as a Possible City job is committed before it is accepted).
  *
  * Per workload, three runs on each system: a warm-up (not reported), `load` (N jobs submitted as
  * fast as accepted; jobs/s from the first submission to the last completion; latencies include
@@ -21,6 +22,7 @@
  *   npm run bench:jobs                                  2,000 no-op, 500 small, 50 serial each
  *   npm run bench:jobs -- --jobs 300 --small 100 --serial 20
  *   npm run bench:jobs -- --systems city                Possible City only (e.g. to profile)
+ *   npm run bench:jobs -- --systems city,bullmq-durable the two durable systems
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof-jobs --import tsx bench/jobs.ts --jobs 300 --systems city
  *   npm run bench:jobs -- --systems city --profile-executors /tmp/prof-exec   CPU profiles of the executors
  *                                                       (and of every job's worker thread)
@@ -31,7 +33,10 @@ import { CityPeer } from './jobs/city-peer.js';
 import { describeRun, workloads, type JobsRunResult, type Workload, type WorkloadName } from './jobs/workload.js';
 import { machine, markdownTable, progress } from './report.js';
 
-type SystemName = 'city' | 'bullmq' | 'bullmq-sandboxed';
+type SystemName = 'city' | 'bullmq' | 'bullmq-sandboxed' | 'bullmq-durable';
+const BULLS = ['bullmq', 'bullmq-sandboxed', 'bullmq-durable'] as const;
+/** Column labels of the ratios. */
+const BULL_LABELS: Record<(typeof BULLS)[number], string> = { bullmq: 'in-process', 'bullmq-sandboxed': 'sandboxed', 'bullmq-durable': 'durable' };
 interface Peer {
   system: string;
   run(w: Workload, n: number, mode: JobsRunResult['mode']): Promise<JobsRunResult>;
@@ -50,7 +55,7 @@ const results = new Map<SystemName, JobsRunResult[]>();
 const systemNames = new Map<SystemName, string>();
 for (const name of args.systems) {
   progress(`${name}: starting`);
-  const peer: Peer = name === 'city' ? await CityPeer.start({ executors: args.executors, inFlight: args.inFlight }, args.profileExecutors ? ['--cpu-prof', `--cpu-prof-dir=${args.profileExecutors}`] : []) : await BullMqPeer.start({ mode: bullMode(name), workers: args.executors, inFlight: args.inFlight });
+  const peer: Peer = name === 'city' ? await CityPeer.start({ executors: args.executors, inFlight: args.inFlight }, args.profileExecutors ? ['--cpu-prof', `--cpu-prof-dir=${args.profileExecutors}`] : []) : await BullMqPeer.start({ mode: bullMode(name), durable: name === 'bullmq-durable', workers: args.executors, inFlight: args.inFlight });
   systemNames.set(name, peer.system);
   const runs: JobsRunResult[] = [];
   try {
@@ -79,7 +84,7 @@ for (const name of args.systems) {
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—');
 const ratio = (a: number, b: number) => (!Number.isFinite(a) || !Number.isFinite(b) ? '—' : b === 0 ? (a === 0 ? '1.00×' : '∞') : `${fmt(a / b, a / b < 0.1 ? 3 : 2)}×`);
 const find = (s: SystemName, w: WorkloadName, mode: JobsRunResult['mode']) => results.get(s)?.find((r) => r.workload === w && r.mode === mode);
-const bulls = (['bullmq', 'bullmq-sandboxed'] as const).filter((s) => results.has(s));
+const bulls = BULLS.filter((s) => results.has(s));
 
 type Measure = { label: string; value: (r: JobsRunResult) => number; digits: number; higherIsBetter: boolean | null };
 const measures: Measure[] = [
@@ -113,8 +118,8 @@ for (const { workload, n } of plan) {
   }
 }
 const header = ['workload', 'measure', systemNames.get('city') ?? 'Possible City'];
-for (const b of bulls) header.push(systemNames.get(b)!, `PC / ${b === 'bullmq' ? 'in-process' : 'sandboxed'}`);
-header.push('target: ahead of BullMQ', `met${bulls.length > 1 ? ' (in-process / sandboxed)' : ''}`);
+for (const b of bulls) header.push(systemNames.get(b)!, `PC / ${BULL_LABELS[b]}`);
+header.push('target: ahead of BullMQ', `met${bulls.length > 1 ? ` (${bulls.map((b) => BULL_LABELS[b]).join(' / ')})` : ''}`);
 
 process.stdout.write(`\n## Jobs benchmark: the compute network against BullMQ\n\n${machine()}`);
 process.stdout.write(`Load average (1 min) before / after: ${fmt(load0, 2)} / ${fmt(os.loadavg()[0]!, 2)}. Everything below shares this machine: the node, ${args.executors} executors or workers, Redis, the bench.\n\n`);
@@ -122,7 +127,7 @@ process.stdout.write(
   `Each system: ${args.executors} executors / workers × concurrency 1; jobs submitted with at most ${args.inFlight} in flight; ${args.warmup} warm-up jobs per workload first. ` +
     `Both run the same code, \`anomaly_scoring\` from src/compute/tasks. Dispatch = the job taken for a worker − the job created (Possible City: \`assigned_at − created_at\`; BullMQ: \`processedOn − timestamp\`); completion = finished − created. ` +
     `A Possible City job is validated and its input stored content-addressed and committed before it is accepted, runs in a worker thread with heap and time limits on an executor (kept warm between jobs), and its result is signed there, verified by the broker and committed; every state change is committed to the job table in PGlite (group commits). ` +
-    `BullMQ in-process runs the same function in the worker process's own thread; sandboxed, in a worker thread BullMQ keeps for the next job. Redis runs with persistence off.\n\n`,
+    `BullMQ in-process runs the same function in the worker process's own thread; sandboxed, in a worker thread BullMQ keeps for the next job. Redis runs with persistence off, except for the durable run (in-process workers), where it appends every write to its AOF and fsyncs it before answering (\`appendfsync always\`), as Possible City commits before it accepts.\n\n`,
 );
 process.stdout.write(markdownTable(header, rows) + '\n\n');
 for (const [name, runs] of results) for (const r of runs) for (const note of r.notes) process.stdout.write(`- ${systemNames.get(name)} · ${r.workload} · ${r.mode}: ${note}\n`);
@@ -138,7 +143,7 @@ function bullMode(name: SystemName): BullMqMode {
 }
 
 function parseArgs(argv: string[]): { jobs: number; small: number; serial: number; warmup: number; executors: number; inFlight: number; systems: SystemName[]; profileExecutors?: string } {
-  const out = { jobs: 2000, small: 500, serial: 50, warmup: 20, executors: 4, inFlight: 16, systems: ['city', 'bullmq', 'bullmq-sandboxed'] as SystemName[], profileExecutors: undefined as string | undefined };
+  const out = { jobs: 2000, small: 500, serial: 50, warmup: 20, executors: 4, inFlight: 16, systems: ['city', ...BULLS] as SystemName[], profileExecutors: undefined as string | undefined };
   const count = (a: string, v: string | undefined, min: number) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min) throw new Error(`${a} must be a whole number of at least ${min}, not ${v}`);
@@ -156,7 +161,7 @@ function parseArgs(argv: string[]): { jobs: number; small: number; serial: numbe
     else if (a === '--profile-executors') out.profileExecutors = v;
     else if (a === '--systems') {
       const list = (v ?? '').split(',');
-      for (const s of list) if (s !== 'city' && s !== 'bullmq' && s !== 'bullmq-sandboxed') throw new Error(`--systems takes city, bullmq, bullmq-sandboxed; not ${s}`);
+      for (const s of list) if (s !== 'city' && !(BULLS as readonly string[]).includes(s)) throw new Error(`--systems takes city, ${BULLS.join(', ')}; not ${s}`);
       out.systems = list as SystemName[];
     } else throw new Error(`unknown option ${a}; see the comment at the top of bench/jobs.ts`);
   }

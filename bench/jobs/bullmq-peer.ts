@@ -27,7 +27,14 @@ export const BULLMQ_PEER_DEFAULTS = {
 
 export type BullMqMode = 'in-process' | 'sandboxed';
 
-export type BullMqPeerOptions = { -readonly [K in keyof typeof BULLMQ_PEER_DEFAULTS]: (typeof BULLMQ_PEER_DEFAULTS)[K] extends string ? string : number } & { mode: BullMqMode };
+export type BullMqPeerOptions = { -readonly [K in keyof typeof BULLMQ_PEER_DEFAULTS]: (typeof BULLMQ_PEER_DEFAULTS)[K] extends string ? string : number } & {
+  mode: BullMqMode;
+  /**
+   * Redis appends every write to its AOF and fsyncs it before answering (`appendfsync always`),
+   * as Possible City commits a job before accepting it; otherwise persistence is off.
+   */
+  durable?: boolean;
+};
 
 /**
  * @example
@@ -52,7 +59,7 @@ export class BullMqPeer {
 
   private constructor(o: BullMqPeerOptions, group: ProcessGroup, redis: Proc, workers: Proc[], queue: BullQueue, events: BullQueueEvents) {
     this.#o = o;
-    this.system = `BullMQ ${BULLMQ_VERSION} ${o.mode === 'sandboxed' ? 'sandboxed (worker threads)' : 'in-process'}`;
+    this.system = `BullMQ ${BULLMQ_VERSION} ${o.mode === 'sandboxed' ? 'sandboxed (worker threads)' : 'in-process'}${o.durable ? ', Redis fsync always' : ''}`;
     this.#group = group;
     this.#redis = redis;
     this.#workers = workers;
@@ -67,7 +74,7 @@ export class BullMqPeer {
     events.on('failed', done);
   }
 
-  static async start(options: Partial<BullMqPeerOptions> & { mode: BullMqMode }): Promise<BullMqPeer> {
+  static async start(options: Partial<BullMqPeerOptions> & { mode: BullMqMode; durable?: boolean }): Promise<BullMqPeer> {
     const o = { ...BULLMQ_PEER_DEFAULTS, ...options } as BullMqPeerOptions;
     ensureBullMq();
     const { Queue, QueueEvents } = loadBullMq();
@@ -76,7 +83,8 @@ export class BullMqPeer {
     try {
       const port = await freePort();
       const dir = await group.tempDir('bench-jobs-redis-');
-      const redis = group.start('redis-server', o.redisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { cwd: dir });
+      const persistence = o.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+      const redis = group.start('redis-server', o.redisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir], { cwd: dir });
       await group.waitFor('redis-server to listen', () => canConnect(port), o.startTimeoutMs, redis);
       const connection: BullConnection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
       const name = `bench-jobs-${o.mode}`;

@@ -392,11 +392,12 @@ export class Broker {
     const inputs = new Map<string, Uint8Array>();
     if (!split && inputBytes) inputs.set(jobId, inputBytes);
     if (split) {
-      for (const [index, part] of fanOut.entries()) {
-        const bytes = Buffer.from(JSON.stringify(part));
-        const ref = (await this.#blobs.put(bytes, { media_type: 'application/json' })).ref;
+      // The parts' inputs are stored together (one commit in the small tier), then listed in order.
+      const parts = fanOut.map((part) => Buffer.from(JSON.stringify(part)));
+      const stored = await Promise.all(parts.map((bytes) => this.#blobs.put(bytes, { media_type: 'application/json' })));
+      for (const [index, bytes] of parts.entries()) {
         const partId = uuidv7(Date.now());
-        jobs.push(job(partId, ref, 'queued', { parent: jobId, index }, null));
+        jobs.push(job(partId, stored[index]!.ref, 'queued', { parent: jobId, index }, null));
         inputs.set(partId, bytes);
       }
     }

@@ -14,7 +14,7 @@ import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { BULLMQ_VERSION, ensureBullMq, loadBullMq, type BullConnection, type BullQueue, type BullQueueEvents } from './bullmq-api.js';
 import { canConnect, cpuSecondsWithChildren, ProcessGroup, type Proc } from './processes.js';
 import { freePort } from '../report.js';
-import { ownCpuSeconds, pool, summarise, type JobTimes, type JobsRunResult, type Workload } from './workload.js';
+import { ownCpuSeconds, submitJobs, summarise, type JobTimes, type JobsRunResult, type Workload } from './workload.js';
 
 export const BULLMQ_PEER_DEFAULTS = {
   workers: 4,
@@ -110,23 +110,10 @@ export class BullMqPeer {
 
   /** Runs `n` jobs of `workload`, `load` (as fast as accepted) or `serial` (one after the other). */
   async run(workload: Workload, n: number, mode: JobsRunResult['mode']): Promise<JobsRunResult> {
-    const ids = new Array<string>(n);
     const pids = [this.#redis, ...this.#workers].map((p) => p.child.pid);
     const cpu0 = { own: process.cpuUsage(), others: pids.map(cpuSecondsWithChildren) };
     const t0 = performance.now();
-    const submit = async (i: number) => {
-      const job = await this.#queue.add(workload.name, { kind: workload.kind, input: workload.input(i) });
-      ids[i] = job.id!;
-    };
-    if (mode === 'load') {
-      await pool(n, this.#o.inFlight, submit);
-      await this.#settled(ids);
-    } else {
-      for (let i = 0; i < n; i++) {
-        await submit(i);
-        await this.#settled([ids[i]!]);
-      }
-    }
+    const ids = await submitJobs(n, mode, this.#o.inFlight, async (i) => (await this.#queue.add(workload.name, { kind: workload.kind, input: workload.input(i) })).id!, (wanted) => this.#settled(wanted));
     const wallMs = this.#lastDoneMs - t0;
     const used = pids.map((pid, k) => cpuSecondsWithChildren(pid) - cpu0.others[k]!);
     const ownSec = ownCpuSeconds(cpu0.own);

@@ -24,7 +24,7 @@ import type { JobView } from '../../src/compute/broker.js';
 import { startNode, type CityNode } from '../../src/node/node.js';
 import { PROJECT_ROOT } from '../../src/node/paths.js';
 import { cpuSecondsWithChildren, ProcessGroup, type Proc } from './processes.js';
-import { ownCpuSeconds, pool, summarise, type JobTimes, type JobsRunResult, type Workload } from './workload.js';
+import { ownCpuSeconds, submitJobs, summarise, type JobTimes, type JobsRunResult, type Workload } from './workload.js';
 
 export const CITY_PEER_DEFAULTS = {
   executors: 4,
@@ -147,24 +147,11 @@ export class CityPeer {
    * `inFlight` requests open); `serial` submits one, waits for it to finish, then the next.
    */
   async run(workload: Workload, n: number, mode: JobsRunResult['mode']): Promise<JobsRunResult> {
-    const ids = new Array<string>(n);
     const cpu0 = { own: process.cpuUsage(), executors: this.#executors.map((e) => cpuSecondsWithChildren(e.child.pid)) };
     const notes: string[] = [];
     const stale0 = this.#node.broker.staleResults;
     const t0 = performance.now();
-    const submit = async (i: number) => {
-      const job = await this.#submit({ kind: workload.kind, input: workload.input(i) });
-      ids[i] = job.job_id;
-    };
-    if (mode === 'load') {
-      await pool(n, this.#o.inFlight, submit);
-      await this.#settled(ids);
-    } else {
-      for (let i = 0; i < n; i++) {
-        await submit(i);
-        await this.#settled([ids[i]!]);
-      }
-    }
+    const ids = await submitJobs(n, mode, this.#o.inFlight, async (i) => (await this.#submit({ kind: workload.kind, input: workload.input(i) })).job_id, (wanted) => this.#settled(wanted));
     const wallMs = this.#lastDoneMs - t0;
     const ownSec = ownCpuSeconds(cpu0.own);
     const executorsSec = this.#executors.reduce((s, e, k) => s + cpuSecondsWithChildren(e.child.pid) - cpu0.executors[k]!, 0);

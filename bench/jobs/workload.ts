@@ -134,18 +134,32 @@ export function summarise(system: string, workload: WorkloadName, mode: JobsRunR
 }
 
 /**
- * Runs `task(i)` for i in [0, n) with at most `inFlight` running at once; resolves when all have.
- * The submitters of both systems use it, so both get the same pressure.
+ * Submits the `n` jobs of a run and waits for them: `load` submits all with at most `inFlight`
+ * submissions open, then waits for every completion; `serial` submits one, waits for it, then
+ * the next. Both systems run through it, so both get the same pressure. Resolves with the ids.
  *
  * @example
- *   await pool(2000, 16, async (i) => void (await queue.add('noop', job(i))));
+ *   const ids = await submitJobs(2000, 'load', 16, async (i) => (await queue.add('noop', job(i))).id!, (ids) => settled(ids));
  */
-export async function pool(n: number, inFlight: number, task: (i: number) => Promise<void>): Promise<void> {
+export async function submitJobs(n: number, mode: JobsRunResult['mode'], inFlight: number, submit: (i: number) => Promise<string>, settled: (ids: readonly string[]) => Promise<void>): Promise<string[]> {
+  const ids = new Array<string>(n);
+  if (mode === 'serial') {
+    for (let i = 0; i < n; i++) {
+      ids[i] = await submit(i);
+      await settled([ids[i]!]);
+    }
+    return ids;
+  }
   let next = 0;
   const lane = async () => {
-    while (next < n) await task(next++);
+    while (next < n) {
+      const i = next++;
+      ids[i] = await submit(i);
+    }
   };
   await Promise.all(Array.from({ length: Math.min(n, inFlight) }, lane));
+  await settled(ids);
+  return ids;
 }
 
 /**

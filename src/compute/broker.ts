@@ -269,16 +269,19 @@ export class Broker {
     this.#broadcast({ type: 'device_left', device_id: device.id, reason });
     this.#emit({ kind: 'device_left', device_id: device.id, reason });
     this.#log.warn({ executor: device.id, reason, jobs: device.running.size }, 'executor left');
+    const handedBack: Array<Promise<void>> = [];
     for (const [jobId] of device.running) {
       const job = this.#open.get(jobId);
       if (!job || job.executor_id !== device.id) continue;
       if (job.attempts >= job.max_attempts) {
-        await this.#finish(job, 'failed', { error: `executor ${device.id} was lost (${reason}) on attempt ${job.attempts} of ${job.max_attempts}; no attempts left` });
+        handedBack.push(this.#finish(job, 'failed', { error: `executor ${device.id} was lost (${reason}) on attempt ${job.attempts} of ${job.max_attempts}; no attempts left` }));
       } else {
-        await this.#update(job, { status: 'queued', executor_id: null, progress: 0 });
+        handedBack.push(this.#update(job, { status: 'queued', executor_id: null, progress: 0 }));
       }
     }
+    // Queued again in memory already: placed while their rows commit (together).
     this.#kick();
+    await Promise.all(handedBack);
   }
 
   #sweepNow(): void {
@@ -303,12 +306,12 @@ export class Broker {
       return;
     }
     device.running.delete(m.job_id);
-    // The executor's slot is free now: its next job is placed while this result is committed.
+    // The executor's slot is free now: its next job is placed while this result is committed. (A
+    // job queued again below is queued in memory before that pass runs.)
     this.#kick();
     if (!m.ok) {
       if (m.retryable && job.attempts < job.max_attempts) await this.#update(job, { status: 'queued', executor_id: null, progress: 0 });
       else await this.#finish(job, 'failed', { error: `${m.error} (on ${device.id}, attempt ${m.attempt})` });
-      this.#kick();
       return;
     }
     const output = Buffer.from(m.output_b64, 'base64');
@@ -318,12 +321,10 @@ export class Broker {
       this.#log.warn({ job: m.job_id, executor: device.id }, 'result signature does not verify');
       if (job.attempts < job.max_attempts) await this.#update(job, { status: 'queued', executor_id: null, progress: 0 });
       else await this.#finish(job, 'failed', { error: `the result from ${device.id} was not signed with its registered key` });
-      this.#kick();
       return;
     }
     const stored = await this.#blobs.put(output, { media_type: m.media_type });
     await this.#finish(job, 'succeeded', { result_ref: stored.ref, result_signature: `ed25519:${device.id}:${m.signature_b64}` });
-    this.#kick();
   }
 
   // ---- jobs -----------------------------------------------------------------------------------
@@ -340,19 +341,27 @@ export class Broker {
     if ((request.input === undefined) === (request.input_ref === undefined)) throw cityError('JOB_INVALID', { reason: 'give either `input` (inline JSON) or `input_ref` (data in the data store)' });
     if (wasmRef !== null && !(await this.#blobs.stat(wasmRef))) throw cityError('JOB_INVALID', { reason: `wasm_ref ${wasmRef} is not in the data store (upload it with POST /api/v1/blobs)` });
     const inputRef = request.input_ref ?? null;
-    if (inputRef !== null && !(await this.#blobs.stat(inputRef))) throw cityError('JOB_INVALID', { reason: `input_ref ${inputRef} is not in the data store (upload it with POST /api/v1/blobs)` });
+    const missingInput = () => cityError('JOB_INVALID', { reason: `input_ref ${inputRef} is not in the data store (upload it with POST /api/v1/blobs)` });
+    // A kind reads its input here (for the check below, and kept for the dispatch); a module's is only looked up.
+    let stored: Uint8Array | null = null;
+    if (inputRef !== null && taskKind) stored = await this.#blobs.get(inputRef);
+    if (inputRef !== null && (taskKind ? stored === null : !(await this.#blobs.stat(inputRef)))) throw missingInput();
     if ((this.#openPerClient.get(clientId) ?? 0) >= this.#o.maxOpenJobsPerClient) throw cityError('QUOTA_EXCEEDED', { what: 'open jobs', limit: this.#o.maxOpenJobsPerClient, holder: clientId });
     // A kind's input is checked here, so a wrong field is the client's 422 now and not a failed job later.
     let input: unknown = request.input;
     if (taskKind) {
-      if (input === undefined) input = JSON.parse(Buffer.from((await this.#blobs.get(inputRef!))!).toString('utf8'));
+      try {
+        if (stored !== null) input = JSON.parse(Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength).toString('utf8'));
+      } catch (err) {
+        throw cityError('JOB_INVALID', { reason: `input_ref ${inputRef} for ${kind} is not JSON: ${(err as Error).message}` });
+      }
       try {
         input = taskKind.validate(input);
       } catch (err) {
         throw cityError('JOB_INVALID', { reason: `input for ${kind}: ${(err as Error).message}` });
       }
     }
-    const inputBytes = inputRef === null ? Buffer.from(JSON.stringify(input)) : null;
+    const inputBytes = stored ?? (inputRef === null ? Buffer.from(JSON.stringify(input)) : null);
     const storedInput = inputRef ?? (await this.#blobs.put(inputBytes!, { media_type: 'application/json' })).ref;
     const needs: ResourceNeeds = { ...DEFAULT_NEEDS, ...request.needs };
     const base = {

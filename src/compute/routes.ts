@@ -5,7 +5,7 @@ import { actorId, isSuperAdmin } from '../auth/principal.js';
 import type { AuditLog } from '../auth/audit.js';
 import { CityError, cityError } from '../errors.js';
 import { Broker, JOB_PRIORITIES, type JobRequest } from './broker.js';
-import { BlobTooLargeError, type BlobStore } from './blob-store.js';
+import { BlobTooLargeError, type BlobInfo, type BlobStore } from './blob-store.js';
 import type { ExecutorKeys } from './executor-keys.js';
 import type { ExecutorMessage } from './protocol.js';
 
@@ -168,10 +168,8 @@ export async function computeRoutes(app: FastifyInstance, opts: ComputeRouteOpti
     '/api/v1/blobs/:ref',
     { schema: { summary: 'Read job data or a result by its content address', tags: ['compute'], params: Type.Object({ ref: Type.String({ pattern: '^sha256:[0-9a-f]{64}$' }) }), security: [{ adminToken: [] }] }, config: requires('compute') },
     async (request, reply) => {
-      const info = await blobs.stat(request.params.ref);
-      const data = info ? await blobs.get(request.params.ref) : null;
-      if (!info || !data) throw cityError('BLOB_NOT_FOUND', { ref: request.params.ref });
-      return reply.header('content-type', info.media_type).header('etag', `"${info.ref}"`).send(Buffer.from(data));
+      const { info, data } = await readBlob(blobs, request.params.ref);
+      return reply.header('content-type', info.media_type).header('etag', `"${info.ref}"`).send(data);
     },
   );
 
@@ -204,10 +202,8 @@ export async function computeRoutes(app: FastifyInstance, opts: ComputeRouteOpti
     async (request, reply) => {
       const job = ownJob(request, await broker.get(request.params.jobId));
       if (job.status !== 'succeeded' || job.result_ref === null) throw cityError('REQUEST_INVALID', { reason: `job ${job.job_id} is ${job.status}${job.error ? `: ${job.error}` : ''}` });
-      const info = await blobs.stat(job.result_ref);
-      const data = await blobs.get(job.result_ref);
-      if (!info || !data) throw cityError('BLOB_NOT_FOUND', { ref: job.result_ref });
-      return reply.header('content-type', info.media_type).header('x-result-signature', job.result_signature ?? '').send(Buffer.from(data));
+      const { info, data } = await readBlob(blobs, job.result_ref);
+      return reply.header('content-type', info.media_type).header('x-result-signature', job.result_signature ?? '').send(data);
     },
   );
   app.post<{ Params: Static<typeof JobParams> }>(
@@ -218,6 +214,13 @@ export async function computeRoutes(app: FastifyInstance, opts: ComputeRouteOpti
       return broker.cancel(request.params.jobId, actorId(request.principal));
     },
   );
+}
+
+/** A blob's bytes and what is known of it (both reads at once). @throws CITY_ERR_BLOB_NOT_FOUND */
+async function readBlob(blobs: BlobStore, ref: string): Promise<{ info: BlobInfo; data: Buffer }> {
+  const [info, data] = await Promise.all([blobs.stat(ref), blobs.get(ref)]);
+  if (!info || !data) throw cityError('BLOB_NOT_FOUND', { ref });
+  return { info, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) };
 }
 
 function seesAll(request: FastifyRequest): boolean {

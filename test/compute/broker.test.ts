@@ -3,6 +3,7 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { resultDigest, type BrokerMessage, type ResourceInfo } from '../../src/compute/protocol.js';
+import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { call, NO_RATE_LIMITS, restartableNode, startTestNode, type TestNode } from '../helpers/node.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -104,6 +105,41 @@ describe('the broker', () => {
       const stored = (await call(node, 'GET', `/api/v1/jobs/${id}`, { headers: node.admin })).body;
       assert.equal(stored.status, 'succeeded');
     }
+  });
+
+  it('takes a job from an executor that stops heartbeating and gives it to another; after its last attempt the job fails saying why', async (t) => {
+    const node = await startTestNode(t, { ...NO_RATE_LIMITS, compute: { ...DEFAULT_CONFIG.compute, heartbeatTimeoutMs: 1_000 } });
+    const silent = await protocolExecutor(node, 'proto-silent');
+    t.after(() => silent.close());
+    const submitted = await call(node, 'POST', '/api/v1/jobs', { headers: node.admin, body: { kind: 'anomaly_scoring', input: INPUT, max_attempts: 2 } });
+    assert.equal(submitted.status, 202);
+    const jobId = submitted.body.job_id as string;
+    await waitFor('given to the first executor', async () => silent.inbox.find((m) => m.type === 'task_assign' && m.job_id === jobId));
+    // A second executor that keeps heartbeating (a protocol client sends nothing by itself).
+    const alive = await protocolExecutor(node, 'proto-alive');
+    t.after(() => alive.close());
+    const beating = setInterval(() => alive.ws.send(JSON.stringify({ type: 'heartbeat' })), 200);
+    t.after(() => clearInterval(beating));
+    const closed = new Promise<number>((resolve) => silent.ws.once('close', (code) => resolve(code)));
+    const second = (await waitFor('given to the executor still alive', async () => alive.inbox.find((m) => m.type === 'task_assign' && m.job_id === jobId), 10_000)) as Extract<BrokerMessage, { type: 'task_assign' }>;
+    assert.equal(second.attempt, 2);
+    assert.equal(await closed, 4002, 'the silent executor was dropped for missing heartbeats');
+    // The second one falls silent too: no attempts left.
+    clearInterval(beating);
+    const failed = await waitFor('failed', async () => {
+      const j = (await call(node, 'GET', `/api/v1/jobs/${jobId}`, { headers: node.admin })).body;
+      return j.status === 'failed' ? j : undefined;
+    }, 10_000);
+    assert.match(failed.error, /executor proto-alive was lost \(no heartbeat for \d+ s\) on attempt 2 of 2; no attempts left/);
+  });
+
+  it('refuses an input_ref that is not JSON for a task kind with a 422 naming it', async (t) => {
+    const node = await startTestNode(t, NO_RATE_LIMITS);
+    const upload = await fetch(`${node.url}/api/v1/blobs`, { method: 'POST', headers: { ...node.admin, 'content-type': 'application/octet-stream' }, body: Buffer.from([0xff, 0x00, 0x7b]) });
+    const { ref } = (await upload.json()) as { ref: string };
+    const submitted = await call(node, 'POST', '/api/v1/jobs', { headers: node.admin, body: { kind: 'anomaly_scoring', input_ref: ref } });
+    assert.equal(submitted.status, 422, JSON.stringify(submitted.body));
+    assert.match(submitted.body.error.message, new RegExp(`input_ref ${ref} for anomaly_scoring is not JSON`));
   });
 
   it('keeps its job table across a restart: a running job is queued again, a waiting one still waits', async (t) => {

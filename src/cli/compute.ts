@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import pino from 'pino';
-import { ExecutorAgent } from '../compute/executor.js';
+import { EXECUTOR_DEFAULTS, ExecutorAgent } from '../compute/executor.js';
 import { discoverBroker } from '../compute/discovery.js';
 import { nodeClientOptions, nodeToken, type NodeClientFlags } from './node-client.js';
 
@@ -43,10 +43,10 @@ export function registerCompute(program: Command): void {
     .option('--key <key>', 'the executor key an admin issued (POST /api/v1/pool/executors); default CITY_EXECUTOR_KEY')
     .option('--name <name>', 'the name the pool shows (default: the host name)')
     .option('--data <dir>', "where the executor keeps its signing key", process.env.CITY_EXECUTOR_DATA ?? './executor')
-    .option('--max-cpu <share>', 'share of the CPU the pool may use (0–1)', '0.5')
-    .option('--max-memory <share>', 'share of the memory the pool may use (0–1)', '0.5')
-    .option('--max-storage <share>', 'share of the free disk the pool may use (0–1)', '0.2')
-    .option('--concurrency <n>', 'jobs run at once', '1')
+    .option('--max-cpu <share>', 'share of the CPU the pool may use (0–1)', String(EXECUTOR_DEFAULTS.limits.max_cpu_share))
+    .option('--max-memory <share>', 'share of the memory the pool may use (0–1)', String(EXECUTOR_DEFAULTS.limits.max_memory_share))
+    .option('--max-storage <share>', 'share of the free disk the pool may use (0–1)', String(EXECUTOR_DEFAULTS.limits.max_storage_share))
+    .option('--concurrency <n>', 'jobs run at once', String(EXECUTOR_DEFAULTS.concurrency))
     .option('--dedicated', 'a machine for pool work only (a server): offer its share whatever its load')
     .option('--log-level <level>', 'fatal | error | warn | info | debug', 'info')
     .action(async (flags: ExecutorFlags) => {

@@ -21,7 +21,6 @@ export const BROKER_DEFAULTS = {
   maxMemoryMb: 256,
   /** Queued and running jobs one client may hold (issue 7 §7 per-client quotas). */
   maxOpenJobsPerClient: 100,
-  maxInputBytes: 16 * 1024 * 1024,
   /**
    * Inputs of open jobs kept in memory, so a dispatch sends them without a read from the data
    * store (bytes in all; an input that does not fit is read when its job is dispatched).

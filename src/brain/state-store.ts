@@ -115,6 +115,10 @@ export function decisionEventTypes(d: DecisionView): string[] {
   return types;
 }
 
+function recentKey(e: RecentEntry): string {
+  return e.eventId;
+}
+
 function triggerOf(d: DecisionView): { eventType: string | null; pluginId: string | null; confidence: number | null } {
   const matched = (d.rationale as { matched_events?: unknown }).matched_events;
   const first = Array.isArray(matched) ? (matched[0] as Record<string, unknown> | undefined) : undefined;
@@ -125,16 +129,31 @@ function triggerOf(d: DecisionView): { eventType: string | null; pluginId: strin
   };
 }
 
-/** Fixed-size ring, newest overwriting oldest (house style #5: no shift()). */
+/**
+ * Fixed-size ring, newest overwriting oldest (house style #5: no shift()), with each item's
+ * slot indexed by its key: a decision finds its trigger event in O(1) instead of scanning the
+ * ring (bench:ingest saw that scan take ~10% of the main thread, one per decision).
+ */
 class Ring<T> {
   readonly #items: Array<T | undefined>;
+  /** The newest slot holding each key. */
+  readonly #slots = new Map<string, number>();
   #next = 0;
   #size = 0;
-  constructor(readonly capacity: number) {
+  constructor(
+    readonly capacity: number,
+    readonly keyOf: (item: T) => string,
+  ) {
     this.#items = new Array<T | undefined>(capacity);
   }
   push(item: T): void {
+    const old = this.#items[this.#next];
+    if (old !== undefined) {
+      const oldKey = this.keyOf(old);
+      if (this.#slots.get(oldKey) === this.#next) this.#slots.delete(oldKey);
+    }
     this.#items[this.#next] = item;
+    this.#slots.set(this.keyOf(item), this.#next);
     this.#next = (this.#next + 1) % this.capacity;
     if (this.#size < this.capacity) this.#size++;
   }
@@ -144,16 +163,12 @@ class Ring<T> {
     for (let i = 0; i < this.#size && out.length < limit; i++) out.push(this.#items[(this.#next - 1 - i + this.capacity) % this.capacity]!);
     return out;
   }
-  /** Replaces the newest item matching `test` with `replace(item)`; false when none does. */
-  update(test: (item: T) => boolean, replace: (item: T) => T): boolean {
-    for (let i = 0; i < this.#size; i++) {
-      const at = (this.#next - 1 - i + this.capacity) % this.capacity;
-      if (test(this.#items[at]!)) {
-        this.#items[at] = replace(this.#items[at]!);
-        return true;
-      }
-    }
-    return false;
+  /** Replaces the newest item with this key by `replace(item)` (same key); false when none is held. */
+  update(key: string, replace: (item: T) => T): boolean {
+    const at = this.#slots.get(key);
+    if (at === undefined) return false;
+    this.#items[at] = replace(this.#items[at]!);
+    return true;
   }
 }
 
@@ -265,7 +280,7 @@ export class StateStore {
     this.windowMs = this.#o.windowMs;
     if (!(this.windowMs >= 1000) || !Number.isInteger(this.windowMs)) throw cityError('CONFIG_INVALID', { setting: 'windowMs', reason: 'must be a whole number of milliseconds, at least 1000' });
     this.liveSinceMs = this.#now();
-    this.#recent = new Ring(this.#o.recentEvents);
+    this.#recent = new Ring(this.#o.recentEvents, recentKey);
   }
 
   /**
@@ -521,7 +536,7 @@ export class StateStore {
     let ring = this.#recentByZone.get(entry.zoneId);
     if (ring === undefined) {
       if (this.#recentByZone.size >= this.#o.maxZoneRings) return;
-      ring = new Ring(this.#o.recentEventsPerZone);
+      ring = new Ring(this.#o.recentEventsPerZone, recentKey);
       this.#recentByZone.set(entry.zoneId, ring);
     }
     ring.push(entry);
@@ -529,11 +544,10 @@ export class StateStore {
 
   /** Marks the decision's trigger event among recent events, or adds it when it never flowed. */
   #annotateTrigger(d: DecisionView): void {
-    const test = (e: RecentEntry) => e.eventId === d.event_id;
     const mark = (e: RecentEntry): RecentEntry => ({ ...e, decisionIds: [...(e.decisionIds ?? []), d.decision_id] });
     // Entries are shared by the node ring and the zone ring; each holds its own marked copy.
-    const inZone = d.zone_id !== null && (this.#recentByZone.get(d.zone_id)?.update(test, mark) ?? false);
-    const inNode = this.#recent.update(test, mark);
+    const inZone = d.zone_id !== null && (this.#recentByZone.get(d.zone_id)?.update(d.event_id, mark) ?? false);
+    const inNode = this.#recent.update(d.event_id, mark);
     if (inZone || inNode) return;
     const receivedAtMs = d.latency_ms === null ? null : d.decision_time_ms - d.latency_ms;
     this.#pushRecent({

@@ -4,21 +4,16 @@
  * Used for group commits because COPY is the fastest bulk path on both PGlite and pg.
  */
 const NEEDS_ESCAPE = /[\\\t\n\r]/;
+const ESCAPES = /[\\\t\n\r]/g;
+const ESCAPED: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+const escapeChar = (c: string): string => ESCAPED[c]!;
 
 export function copyField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '\\N';
   if (typeof value !== 'string') return String(value);
-  if (!NEEDS_ESCAPE.test(value)) return value;
-  let out = '';
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === '\\') out += '\\\\';
-    else if (c === '\t') out += '\\t';
-    else if (c === '\n') out += '\\n';
-    else if (c === '\r') out += '\\r';
-    else out += c;
-  }
-  return out;
+  // One regex pass in V8 rather than a string built a character at a time: JSON text columns
+  // (a decision's rationale) often hold backslashes.
+  return NEEDS_ESCAPE.test(value) ? value.replace(ESCAPES, escapeChar) : value;
 }
 
 /**

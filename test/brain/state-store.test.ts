@@ -81,6 +81,35 @@ test('the snapshot shows what the bus and ingestion report, and a zone shows onl
   assert.equal(state.snapshot().active_incidents.total, 0);
 });
 
+test('recent events are bounded rings: a decision marks its trigger while held, and adds it back once overwritten', async (t) => {
+  const { db, zones, bus } = await chennaiStore(t, await createTestDatabase());
+  const state = await new StateStore({ db, tenantId: TENANT, nodeId: NODE, zones, bus, now: () => T0, recentEvents: 3, recentEventsPerZone: 2 }).load();
+  t.after(() => state.close());
+  const events = ['e1', 'e2', 'e3', 'e4'].map((id, i) => summary(id, 'flood_warning', W119, T0 - 1000 + i));
+  for (const event of events) bus.publish({ kind: 'event', event });
+  assert.deepEqual(state.snapshot().recent_events.map((e) => e.event_id), ['e4', 'e3', 'e2'], 'the node ring keeps the newest 3');
+  assert.deepEqual(state.snapshot(W119.zoneId).recent_events.map((e) => e.event_id), ['e4', 'e3'], 'the zone ring keeps the newest 2');
+
+  // e2 is still in the node ring but no longer in its zone's: the node ring's copy is marked, nothing is added.
+  const onE2 = decide(match({ rule: 'flood_alert', trigger: events[1]! }), T0).view;
+  bus.publish({ kind: 'decision', decision: onE2 });
+  assert.deepEqual(state.snapshot().recent_events.map((e) => [e.event_id, e.decision_ids]), [['e4', undefined], ['e3', undefined], ['e2', [onE2.decision_id]]]);
+  // e4 is in both: both copies are marked, twice over for a second decision.
+  const onE4 = decide(match({ rule: 'flood_alert', trigger: events[3]! }), T0 + 1).view;
+  const again = decide(match({ rule: 'flood_traffic_coordination', trigger: events[3]! }), T0 + 2).view;
+  bus.publish({ kind: 'decision', decision: onE4 });
+  bus.publish({ kind: 'decision', decision: again });
+  assert.deepEqual(state.snapshot().recent_events[0]!.decision_ids, [onE4.decision_id, again.decision_id]);
+  assert.deepEqual(state.snapshot(W119.zoneId).recent_events[0]!.decision_ids, [onE4.decision_id, again.decision_id]);
+  // e1 was overwritten: its decision brings it back as the newest entry, and overwriting e2 unindexes it.
+  const onE1 = decide(match({ rule: 'flood_alert', trigger: events[0]! }), T0 + 3).view;
+  bus.publish({ kind: 'decision', decision: onE1 });
+  assert.deepEqual(state.snapshot().recent_events.map((e) => e.event_id), ['e1', 'e4', 'e3']);
+  const lateOnE2 = decide(match({ rule: 'flood_traffic_coordination', trigger: events[1]! }), T0 + 4).view;
+  bus.publish({ kind: 'decision', decision: lateOnE2 });
+  assert.deepEqual(state.snapshot().recent_events.map((e) => [e.event_id, e.decision_ids]), [['e2', [lateOnE2.decision_id]], ['e1', [onE1.decision_id]], ['e4', [onE4.decision_id, again.decision_id]]]);
+});
+
 test('resources are written in batches and reload; incidents reload from open decisions and close by hand', async (t) => {
   const { db, zones, bus } = await chennaiStore(t, await createTestDatabase());
   const now = () => T0;

@@ -7,6 +7,9 @@
  *
  *   npm run bench:ingest                      both stores, all transports, 10 s each
  *   npm run bench:ingest -- --seconds 5 --store pglite --only http-json
+ *   npm run bench:ingest -- --only ceiling     the stores alone (bench/ingest-ceiling.ts)
+ *
+ * Each store's first row is its ceiling: COPY of ready-made event rows with no node at all.
  */
 import http from 'node:http';
 import { join } from 'node:path';
@@ -23,6 +26,7 @@ import { ZoneTree } from '../src/geo/zones.js';
 import { ZoneIndex } from '../src/geo/zone-index.js';
 // @ts-expect-error plain ESM helper shared with the test runner
 import { findPostgresBin, startCluster } from '../scripts/pg-cluster.mjs';
+import { storeCeiling } from './ingest-ceiling.js';
 import { LatencyRecorder, machine, markdownTable, progress } from './report.js';
 
 const PLUGIN = 'traffic-violation-detector-v2';
@@ -71,6 +75,15 @@ for (const store of stores) {
   }
   const databaseUrl = store === 'postgres' ? (cluster?.url ?? process.env.DATABASE_URL) : undefined;
   try {
+    if (!args.only || args.only.split(',').includes('ceiling')) {
+      // PGlite has one connection; PostgreSQL is measured with one backend and with four (both cores).
+      for (const inFlight of store === 'postgres' ? [1, 4] : [1]) {
+        progress(`${store} · the store alone: COPY of ready rows, ${inFlight} at a time, for ${args.seconds} s`);
+        const { rowsPerS, rec } = await storeCeiling(databaseUrl, args.seconds, inFlight, events(1000).map((e) => JSON.stringify(e)));
+        const storeName = store === 'postgres' ? 'PostgreSQL' : 'PGlite';
+        rows.push([storeName, "no node: COPY of ready event rows (the store's ceiling)", '1000', String(inFlight), Math.round(rowsPerS).toLocaleString('en'), rec.percentile(50).toFixed(1), rec.percentile(95).toFixed(1), rec.percentile(99).toFixed(1), 'the most a node storing a row per event can reach', rowsPerS >= TARGET_EPS ? 'above target' : 'below target']);
+      }
+    }
     for (const scenario of scenarios) {
       const db = await createTestDatabase(databaseUrl);
       const { dataDir, databaseUrl: dbUrl } = db;

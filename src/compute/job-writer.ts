@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import { CoalescingWriter } from '../store/coalescing-writer.js';
 import type { Database } from '../store/schema.js';
 import type { JobView } from './broker.js';
@@ -42,45 +42,48 @@ export class JobWriter {
   }
 
   async #upsert(jobs: JobView[]): Promise<void[]> {
-    const now = new Date();
-    const rows = jobs.map((j) => ({
-      job_id: j.job_id,
-      tenant_id: this.#tenantId,
-      client_id: j.client_id,
-      kind: j.kind,
-      wasm_ref: j.wasm_ref,
-      input_ref: j.input_ref,
-      needs: JSON.stringify(j.needs),
-      priority: j.priority,
-      deadline_at: j.deadline_at === null ? null : new Date(j.deadline_at),
-      timeout_ms: j.timeout_ms,
-      max_attempts: j.max_attempts,
-      attempts: j.attempts,
-      status: j.status,
-      executor_id: j.executor_id,
-      progress: j.progress,
-      result_ref: j.result_ref,
-      result_signature: j.result_signature,
-      error: j.error,
-      parent_job_id: j.parent_job_id,
-      part_index: j.part_index,
-      parts: j.parts,
-      created_at: new Date(j.created_at),
-      assigned_at: j.assigned_at === null ? null : new Date(j.assigned_at),
-      finished_at: j.finished_at === null ? null : new Date(j.finished_at),
-      updated_at: now,
-    }));
-    const upsert = async (db: Kysely<Database>) => {
-      for (let i = 0; i < rows.length; i += MAX_ROWS_PER_STATEMENT) {
-        await db
-          .insertInto('jobs')
-          .values(rows.slice(i, i + MAX_ROWS_PER_STATEMENT))
-          .onConflict((oc) => oc.column('job_id').doUpdateSet(Object.fromEntries(MUTABLE.map((c) => [c, sql.ref(`excluded.${c}`)]))))
-          .execute();
+    // Dates go as ISO text (PostgreSQL reads them into timestamptz): the row is built straight
+    // into the parameter list, with no query builder in between (bench:jobs saw kysely's build
+    // and compile of these wide statements take ~9% of the broker's thread).
+    const now = new Date().toISOString();
+    const params: unknown[] = [];
+    const statements: CompiledQuery[] = [];
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i]!;
+      params.push(
+        j.job_id, this.#tenantId, j.client_id, j.kind, j.wasm_ref, j.input_ref, JSON.stringify(j.needs), j.priority, j.deadline_at, j.timeout_ms, j.max_attempts,
+        j.attempts, j.status, j.executor_id, j.progress, j.result_ref, j.result_signature, j.error, j.parent_job_id, j.part_index, j.parts, j.created_at, j.assigned_at, j.finished_at, now,
+      );
+      const rows = params.length / COLUMNS.length;
+      if (rows === MAX_ROWS_PER_STATEMENT || i === jobs.length - 1) {
+        statements.push(CompiledQuery.raw(upsertText(rows), params.splice(0)));
       }
-    };
-    if (rows.length <= MAX_ROWS_PER_STATEMENT) await upsert(this.#db);
-    else await this.#db.transaction().execute(upsert);
+    }
+    if (statements.length === 1) await this.#db.executeQuery(statements[0]!);
+    else await this.#db.transaction().execute(async (tx) => {
+      for (const statement of statements) await tx.executeQuery(statement);
+    });
     return jobs.map(() => undefined);
   }
+}
+
+/** The columns of `jobs` in the order #upsert lists each row's values. */
+const COLUMNS = [
+  'job_id', 'tenant_id', 'client_id', 'kind', 'wasm_ref', 'input_ref', 'needs', 'priority', 'deadline_at', 'timeout_ms', 'max_attempts',
+  'attempts', 'status', 'executor_id', 'progress', 'result_ref', 'result_signature', 'error', 'parent_job_id', 'part_index', 'parts', 'created_at', 'assigned_at', 'finished_at', 'updated_at',
+] as const;
+
+const CACHED_TEXTS_UP_TO_ROWS = 128;
+const upsertTexts = new Map<number, string>();
+
+/** `insert … values (…) × rows on conflict … do update`, made once per row count. */
+function upsertText(rows: number): string {
+  let text = upsertTexts.get(rows);
+  if (text !== undefined) return text;
+  const values: string[] = [];
+  for (let r = 0; r < rows; r++) values.push(`(${COLUMNS.map((_, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`);
+  text = `insert into jobs (${COLUMNS.join(', ')}) values ${values.join(', ')} on conflict (job_id) do update set ${MUTABLE.map((c) => `${c} = excluded.${c}`).join(', ')}`;
+  // Only the common sizes are kept: a thousand-row text is ~200 kB, and such commits are rare.
+  if (rows <= CACHED_TEXTS_UP_TO_ROWS) upsertTexts.set(rows, text);
+  return text;
 }

@@ -600,13 +600,19 @@ export class Broker {
   }
 
   /**
-   * Gives the job to the device at once; its row follows in the next commit (a broker that stops
-   * before then queues the job again at start, as it does every running job).
+   * Gives the job to the device at once. Its row is written lazily (JobWriter.writeDeferred): a
+   * job that ends within DEFERRED_WRITE_MS has only its outcome written, and watchers hear of
+   * the assignment only if it was committed. A broker that stops before then queues the job again
+   * at start, as it does every running job; the attempt it lost is not counted.
    */
   async #dispatch(job: JobView, device: Device): Promise<void> {
     const attempt = job.attempts + 1;
     device.running.set(job.job_id, { attempt, needs: job.needs });
-    const written = this.#update(job, { status: 'running', executor_id: device.id, attempts: attempt, assigned_at: new Date().toISOString(), progress: 0 });
+    Object.assign(job, { status: 'running', executor_id: device.id, attempts: attempt, assigned_at: new Date().toISOString(), progress: 0 });
+    const running = { ...job };
+    const written = this.#writer.writeDeferred(job).then((committed) => {
+      if (committed) this.#emit({ kind: 'job', job: running });
+    });
     try {
       const input = this.#inputs.get(job.job_id) ?? (await this.#blobs.get(job.input_ref));
       const wasm = job.wasm_ref === null ? null : await this.#blobs.get(job.wasm_ref);
@@ -623,8 +629,7 @@ export class Broker {
       });
     } catch (err) {
       device.running.delete(job.job_id);
-      await written.catch(() => {});
-      await this.#finish(job, 'failed', { error: (err as Error).message });
+      await this.#finish(job, 'failed', { error: (err as Error).message }); // takes the deferred write's place
       return;
     }
     await written;

@@ -10,14 +10,16 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 
-// bytea (type OID 17) as hex through Buffer: PGlite's own converters go byte by byte through
-// arrays and strings — ~160 ms to write and ~60 ms to read a MB, against ~2 and ~3 ms here
-// (bench:jobs saw them take a sixth of this thread's time with its ~90 KB job inputs).
+// bytea (type OID 17). Written as a binary parameter: PGlite sends a Uint8Array in Bind's binary
+// format as it is, where a text parameter is hex that PGlite's own writer measures and encodes a
+// character at a time in JS (bench:jobs saw that take half of this thread for ~90 KB inputs; its
+// default bytea serializer, a byte at a time through strings, was slower still). Read as hex
+// through Buffer: PGlite's own parser goes byte by byte (~60 ms a MB against ~3 ms here).
 const BYTEA = 17;
 const serializers = {
   [BYTEA]: (value) => {
     if (!(value instanceof Uint8Array)) throw new Error('Invalid input for bytea type');
-    return '\\x' + Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+    return value;
   },
 };
 const parsers = { [BYTEA]: (text) => Buffer.from(text.slice(2), 'hex') };

@@ -11,6 +11,7 @@
  *
  * Each store's first row is its ceiling: COPY of ready-made event rows with no node at all.
  */
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { join } from 'node:path';
 import { sql } from 'kysely';
@@ -87,7 +88,10 @@ for (const store of stores) {
     for (const scenario of scenarios) {
       const db = await createTestDatabase(databaseUrl);
       const { dataDir, databaseUrl: dbUrl } = db;
-      const node = await spawnCity(['--data', dataDir, '--port', '0', '--mqtt-port', '0', '--zones', zonesFile, '--plugins', join(PROJECT_ROOT, 'examples/plugins')], {
+      // No per-key rate limit: the bench measures how much the node takes, not how much one key may send.
+      const configFile = join(dataDir, 'bench-config.json');
+      await writeFile(configFile, JSON.stringify({ http: { rateLimit: { enabled: false } } }));
+      const node = await spawnCity(['--config', configFile, '--data', dataDir, '--port', '0', '--mqtt-port', '0', '--zones', zonesFile, '--plugins', join(PROJECT_ROOT, 'examples/plugins')], {
         DATABASE_URL: dbUrl,
         CITY_LOG_LEVEL: 'error',
       },

@@ -11,7 +11,7 @@ import { openStore } from '../src/store/store.js';
 import { LatencyRecorder } from './report.js';
 
 const COLUMNS = ['tenant_id', 'event_id', 'plugin_id', 'plugin_version', 'event_type', 'severity', 'confidence', 'ts', 'received_at', 'zone_id', 'lat', 'lng', 'payload'] as const;
-const ROWS_PER_COPY = 1_000;
+export const ROWS_PER_COPY = 1_000;
 
 /**
  * COPYs `payloads` (JSON texts of real events) as rows for `seconds`, `inFlight` COPYs at a

@@ -27,7 +27,7 @@ import { ZoneTree } from '../src/geo/zones.js';
 import { ZoneIndex } from '../src/geo/zone-index.js';
 // @ts-expect-error plain ESM helper shared with the test runner
 import { findPostgresBin, startCluster } from '../scripts/pg-cluster.mjs';
-import { storeCeiling } from './ingest-ceiling.js';
+import { ROWS_PER_COPY, storeCeiling } from './ingest-ceiling.js';
 import { LatencyRecorder, machine, markdownTable, progress } from './report.js';
 
 const PLUGIN = 'traffic-violation-detector-v2';
@@ -82,7 +82,7 @@ for (const store of stores) {
         progress(`${store} · the store alone: COPY of ready rows, ${inFlight} at a time, for ${args.seconds} s`);
         const { rowsPerS, rec } = await storeCeiling(databaseUrl, args.seconds, inFlight, events(1000).map((e) => JSON.stringify(e)));
         const storeName = store === 'postgres' ? 'PostgreSQL' : 'PGlite';
-        rows.push([storeName, "no node: COPY of ready event rows (the store's ceiling)", '1000', String(inFlight), Math.round(rowsPerS).toLocaleString('en'), rec.percentile(50).toFixed(1), rec.percentile(95).toFixed(1), rec.percentile(99).toFixed(1), 'the most a node storing a row per event can reach', rowsPerS >= TARGET_EPS ? 'above target' : 'below target']);
+        rows.push([storeName, "no node: COPY of ready event rows (the store's ceiling)", String(ROWS_PER_COPY), String(inFlight), Math.round(rowsPerS).toLocaleString('en'), rec.percentile(50).toFixed(1), rec.percentile(95).toFixed(1), rec.percentile(99).toFixed(1), 'the most a node storing a row per event can reach', rowsPerS >= TARGET_EPS ? 'above target' : 'below target']);
       }
     }
     for (const scenario of scenarios) {

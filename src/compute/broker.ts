@@ -608,11 +608,7 @@ export class Broker {
   async #dispatch(job: JobView, device: Device): Promise<void> {
     const attempt = job.attempts + 1;
     device.running.set(job.job_id, { attempt, needs: job.needs });
-    Object.assign(job, { status: 'running', executor_id: device.id, attempts: attempt, assigned_at: new Date().toISOString(), progress: 0 });
-    const running = { ...job };
-    const written = this.#writer.writeDeferred(job).then((committed) => {
-      if (committed) this.#emit({ kind: 'job', job: running });
-    });
+    const written = this.#update(job, { status: 'running', executor_id: device.id, attempts: attempt, assigned_at: new Date().toISOString(), progress: 0 }, 'deferred');
     try {
       const input = this.#inputs.get(job.job_id) ?? (await this.#blobs.get(job.input_ref));
       const wasm = job.wasm_ref === null ? null : await this.#blobs.get(job.wasm_ref);
@@ -686,12 +682,20 @@ export class Broker {
     this.#untrack(job);
   }
 
-  async #update(job: JobView, fields: Partial<Pick<JobView, 'status' | 'executor_id' | 'attempts' | 'assigned_at' | 'finished_at' | 'progress' | 'error' | 'result_ref' | 'result_signature'>>): Promise<void> {
+  /**
+   * `deferred`: the row may wait for a later write of the job to take its place
+   * (JobWriter.writeDeferred); watchers then hear of this change only if it was the one committed.
+   */
+  async #update(job: JobView, fields: Partial<Pick<JobView, 'status' | 'executor_id' | 'attempts' | 'assigned_at' | 'finished_at' | 'progress' | 'error' | 'result_ref' | 'result_signature'>>, when: 'now' | 'deferred' = 'now'): Promise<void> {
     // Memory first: a pass or a result arriving while the row is written sees the job as it now is.
     Object.assign(job, fields);
     // Watchers see this change once it is durable, and not a later one before that is: the job
     // may change again while this commit runs (a result arriving before its assignment commits).
     const committed = { ...job };
+    if (when === 'deferred') {
+      if (await this.#writer.writeDeferred(job)) this.#emit({ kind: 'job', job: committed });
+      return;
+    }
     await this.#writer.write(job);
     this.#emit({ kind: 'job', job: committed });
   }

@@ -97,11 +97,8 @@ export class JobWriter {
     const params: unknown[] = [];
     const statements: CompiledQuery[] = [];
     for (let i = 0; i < jobs.length; i++) {
-      const j = jobs[i]!;
-      params.push(
-        j.job_id, this.#tenantId, j.client_id, j.kind, j.wasm_ref, j.input_ref, JSON.stringify(j.needs), j.priority, j.deadline_at, j.timeout_ms, j.max_attempts,
-        j.attempts, j.status, j.executor_id, j.progress, j.result_ref, j.result_signature, j.error, j.parent_job_id, j.part_index, j.parts, j.created_at, j.assigned_at, j.finished_at, now,
-      );
+      const row = jobRow(jobs[i]!, this.#tenantId, now);
+      for (const column of COLUMNS) params.push(row[column]);
       const rows = params.length / COLUMNS.length;
       if (rows === MAX_ROWS_PER_STATEMENT || i === jobs.length - 1) {
         statements.push(CompiledQuery.raw(upsertText(rows), params.splice(0)));
@@ -115,11 +112,21 @@ export class JobWriter {
   }
 }
 
-/** The columns of `jobs` in the order #upsert lists each row's values. */
+/** The columns of `jobs`, in the order of each row's parameters. */
 const COLUMNS = [
   'job_id', 'tenant_id', 'client_id', 'kind', 'wasm_ref', 'input_ref', 'needs', 'priority', 'deadline_at', 'timeout_ms', 'max_attempts',
   'attempts', 'status', 'executor_id', 'progress', 'result_ref', 'result_signature', 'error', 'parent_job_id', 'part_index', 'parts', 'created_at', 'assigned_at', 'finished_at', 'updated_at',
 ] as const;
+
+/** A job's row as parameter values: dates as the ISO text the job holds, `needs` as JSON. */
+function jobRow(j: JobView, tenantId: string, now: string): Record<(typeof COLUMNS)[number], unknown> {
+  return {
+    ...j,
+    tenant_id: tenantId,
+    needs: JSON.stringify(j.needs),
+    updated_at: now,
+  };
+}
 
 const CACHED_TEXTS_UP_TO_ROWS = 128;
 const upsertTexts = new Map<number, string>();

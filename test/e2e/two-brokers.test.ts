@@ -37,13 +37,13 @@ describe('two brokers sharing executors over a backhaul', { timeout: 180_000 }, 
     await waitFor(`${id} joined`, async () => ((await call(node, 'GET', '/api/v1/pool/devices', { headers: node.admin })).body.devices.some((d: any) => d.device_id === id) ? true : undefined), 30_000);
   };
   const devices = async (node: TestNode) => (await call(node, 'GET', '/api/v1/pool/devices', { headers: node.admin })).body.devices as Array<{ device_id: string; kind: string }>;
-  const run = async (node: TestNode) => {
-    const series = [{ sensor_id: 's0', values: Array.from({ length: 3000 }, (_, i) => Math.sin(i / 7) + (i === 2000 ? 40 : 0)) }];
+  const submit = async (node: TestNode, job: { kind: string; input: unknown }) => {
     // A tenth of a core: executors are admitted by the machine's measured load, and this machine runs the whole test.
-    const submitted = await call(node, 'POST', '/api/v1/jobs', { headers: node.admin, body: { kind: 'anomaly_scoring', input: { series }, needs: { cpu_cores: 0.1 } } });
+    const submitted = await call(node, 'POST', '/api/v1/jobs', { headers: node.admin, body: { ...job, needs: { cpu_cores: 0.1 } } });
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
     return submitted.body.job_id as string;
   };
+  const run = (node: TestNode) => submit(node, { kind: 'anomaly_scoring', input: { series: [{ sensor_id: 's0', values: Array.from({ length: 3000 }, (_, i) => Math.sin(i / 7) + (i === 2000 ? 40 : 0)) }] } });
   /**
    * A job that keeps its executor busy for most of a second whatever the machine: a flood over a
    * small grid for twelve simulated hours (its cost is in the steps, not the input), so a second
@@ -53,9 +53,7 @@ describe('two brokers sharing executors over a backhaul', { timeout: 180_000 }, 
     const rows = 40;
     const cols = 40;
     const elevation_m = Array.from({ length: rows * cols }, (_, i) => (i % cols) * 0.01 + Math.floor(i / cols) * 0.02);
-    const submitted = await call(node, 'POST', '/api/v1/jobs', { headers: node.admin, body: { kind: 'flood_simulation', input: { grid: { rows, cols, cell_m: 4, elevation_m }, rainfall_mm_per_h: 50, duration_min: 720 }, needs: { cpu_cores: 0.1 } } });
-    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
-    return submitted.body.job_id as string;
+    return submit(node, { kind: 'flood_simulation', input: { grid: { rows, cols, cell_m: 4, elevation_m }, rainfall_mm_per_h: 50, duration_min: 720 } });
   };
   const finished = async (node: TestNode, jobId: string) => {
     let last: any;

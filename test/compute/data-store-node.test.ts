@@ -1,8 +1,7 @@
 // @pglite-only: what is shown is where the node puts blobs; the small tier's SQL runs on both stores in db-blob-store.test.ts.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_CONFIG } from '../../src/config/config.js';
@@ -17,21 +16,16 @@ import { S3RVER_CREDENTIALS, startS3rver, type S3rver } from '../helpers/s3rver.
 
 const BUCKET = 'city-jobs';
 let s3: S3rver;
-let s3Dir: string;
 let endpoint: string;
 
 const hexOf = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 describe('a node with an S3-compatible bulk store', () => {
   before(async () => {
-    s3Dir = await mkdtemp(join(tmpdir(), 'city-node-s3-'));
-    s3 = await startS3rver(s3Dir, BUCKET);
+    s3 = await startS3rver(BUCKET);
     endpoint = s3.endpoint;
   });
-  after(async () => {
-    await s3?.stop();
-    await rm(s3Dir, { recursive: true, force: true });
-  });
+  after(() => s3?.stop());
 
   it('keeps small blobs in its database and large ones in the bucket, each under its SHA-256', async (t) => {
     const node = await startTestNode(t, { compute: { ...DEFAULT_CONFIG.compute, smallBlobMaxBytes: 1024, s3: { endpoint, bucket: BUCKET, prefix: 'node-a/', ...S3RVER_CREDENTIALS } } });
@@ -48,7 +42,7 @@ describe('a node with an S3-compatible bulk store', () => {
     assert.equal(smallRef, `sha256:${hexOf(small)}`);
     assert.equal(largeRef, `sha256:${hexOf(large)}`);
 
-    const inBucket = await readdir(join(s3Dir, BUCKET, 'node-a', 'sha256')).catch(() => []);
+    const inBucket = await readdir(join(s3.directory, BUCKET, 'node-a', 'sha256')).catch(() => []);
     assert.deepEqual(inBucket.filter((f) => f.endsWith('._S3rver_object')), [`${hexOf(large)}._S3rver_object`], 'only the large blob is an object in the bucket');
     for (const [ref, bytes] of [[smallRef, small], [largeRef, large]] as const) {
       const res = await fetch(`${node.url}/api/v1/blobs/${ref}`, { headers: node.admin });

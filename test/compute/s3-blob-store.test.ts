@@ -1,9 +1,8 @@
 // @pglite-only: the S3 blob store touches no database; it runs against s3rver on loopback.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, utimes } from 'node:fs/promises';
+import { readdir, utimes } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BlobCorruptError, BlobRefError, BlobTooLargeError, parseRef } from '../../src/compute/blob-store.js';
@@ -29,8 +28,7 @@ async function* chunks(bytes: Uint8Array, size: number, seen?: { chunks: number 
   }
 }
 
-let server: S3rver | undefined;
-let dataDir: string;
+let server: S3rver;
 let endpoint: string;
 let prefixes = 0;
 
@@ -59,7 +57,7 @@ function harness(options: Partial<S3BlobStoreOptions> = {}): Harness {
   };
   const clock = { ms: Date.parse('2025-03-01T09:00:00Z') };
   const store = new S3BlobStore({ endpoint, bucket: BUCKET, prefix, ...CREDENTIALS, maxBlobBytes: 1024 * 1024, now: () => clock.ms, fetch: recording, ...options });
-  const h: Harness = { store, clock, requests: [], prefix, objectFile: (ref) => join(dataDir, BUCKET, `${prefix}sha256`, `${parseRef(ref).hex}._S3rver_object`) };
+  const h: Harness = { store, clock, requests: [], prefix, objectFile: (ref) => join(server.directory, BUCKET, `${prefix}sha256`, `${parseRef(ref).hex}._S3rver_object`) };
   return h;
 }
 
@@ -79,7 +77,7 @@ async function rawPut(key: string, body: Uint8Array, extraHeaders: Record<string
 }
 
 async function objectsUnder(h: Harness): Promise<string[]> {
-  return (await readdir(join(dataDir, BUCKET, `${h.prefix}sha256`)).catch(() => [])).filter((f) => f.endsWith('._S3rver_object')).sort();
+  return (await readdir(join(server.directory, BUCKET, `${h.prefix}sha256`)).catch(() => [])).filter((f) => f.endsWith('._S3rver_object')).sort();
 }
 
 /** A loopback port nothing listens on. */
@@ -93,14 +91,10 @@ async function closedPort(): Promise<number> {
 
 describe('S3BlobStore against s3rver', () => {
   before(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'city-s3rver-'));
-    server = await startS3rver(dataDir, BUCKET);
+    server = await startS3rver(BUCKET);
     endpoint = server.endpoint;
   });
-  after(async () => {
-    await server?.stop();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+  after(() => server?.stop());
 
   it('round trip: put returns the SHA-256 ref, get the same bytes, stat the size, media type and time', async () => {
     const h = harness();

@@ -65,6 +65,13 @@ export class LayerReporter {
   readonly #graceMs: number;
   #timer: NodeJS.Timeout | null = null;
   #nextStartMs = 0;
+  /**
+   * Windows before this have been read for merging (or are being read): a child report of one
+   * of them that arrives now may have been missed, so its window is merged again. Ahead of
+   * #nextStartMs while the window at #nextStartMs is being built — a report arriving then was
+   * ignored before, and the window stayed without it.
+   */
+  #readBeforeMs = 0;
   #chain: Promise<unknown> = Promise.resolve();
   #closed = false;
   readonly #lateWindows = new Set<number>();
@@ -83,6 +90,7 @@ export class LayerReporter {
   async start(): Promise<void> {
     const current = this.#align(this.#now());
     this.#nextStartMs = current;
+    this.#readBeforeMs = current;
     await this.#serial(async () => {
       const last = await this.#o.db
         .selectFrom('aggregation_reports')
@@ -114,7 +122,7 @@ export class LayerReporter {
 
   /** A child report was applied (committed): when its window is already merged, merge it again. */
   childReportArrived(windowStartMs: number): void {
-    if (this.#closed || windowStartMs >= this.#nextStartMs) return;
+    if (this.#closed || windowStartMs >= this.#readBeforeMs) return;
     this.#lateWindows.add(windowStartMs);
     this.#lateTimer ??= setTimeout(() => {
       this.#lateTimer = null;
@@ -175,7 +183,10 @@ export class LayerReporter {
     while (!this.#closed && this.#nextStartMs + this.#o.windowMs + this.#graceMs <= this.#now()) {
       const start = this.#nextStartMs;
       try {
-        await this.#serial(() => this.#build(start));
+        await this.#serial(() => {
+          this.#readBeforeMs = Math.max(this.#readBeforeMs, start + this.#o.windowMs);
+          return this.#build(start);
+        });
         this.#nextStartMs += this.#o.windowMs;
       } catch (err) {
         this.#o.onError(err, `layer report for ${iso(start)}`);

@@ -131,13 +131,18 @@ describe('the hierarchy across processes: 1 city, 2 districts, 4 locals', { time
     assert.ok(events / localReports >= 100, `L1→L2 keeps at least 100 events per report: ${events} events in ${localReports} local reports`);
     // The city's own merged reports over the burst (one window, or two when the burst straddles a
     // window's end on a loaded machine) add up to every event, and name their KPIs.
+    let lastSeen = '';
     const cityOwn = await waitFor('the city built reports over the burst', async () => {
       // One row per window: a revision (a late district report) updates it in place.
       const { reports } = await get('city-chennai', '/api/v1/reports?limit=50');
       const withEvents = reports.filter((r: any) => Date.parse(r.window_end) > since && r.report.layer_report.summary.total_events > 0);
       const total = withEvents.reduce((n: number, r: any) => n + r.report.layer_report.summary.total_events, 0);
+      lastSeen = JSON.stringify(withEvents.map((r: any) => ({ window_start: r.window_start, revision: r.revision, events: r.report.layer_report.summary.total_events })));
       return total === 4 * perLocal ? (withEvents as any[]) : undefined;
-    }, 20_000);
+    }, 20_000).catch((err: Error) => {
+      // What the city had, and what it logged: a stalled or failed build says why here.
+      throw new Error(`${err.message}; the city's reports with events over the burst: ${lastSeen}; its log ends: ${node('city-chennai').proc.output().slice(-3000)}`);
+    });
     for (const own of cityOwn) {
       assert.equal(own.report.layer_report.layer, 'city');
       assert.equal(own.report.layer_report.reduction.underlying_events, own.report.layer_report.summary.total_events);

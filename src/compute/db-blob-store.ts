@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import { CoalescingWriter } from '../store/coalescing-writer.js';
 import type { Database } from '../store/schema.js';
 import { BLOB_STORE_DEFAULTS, BlobCorruptError, checkMediaType, parseRef, readWhole, type BlobInfo, type BlobStore } from './blob-store.js';
@@ -115,16 +115,21 @@ export class DbBlobStore implements BlobStore {
   }
 
   async #upsert(puts: PendingPut[]): Promise<BlobInfo[]> {
-    const rows = puts.map((p) => ({ ref: p.ref, size: p.data.byteLength, media_type: p.media_type, data: p.data, created_at: new Date(p.atMs), last_used_at: new Date(p.atMs) }));
+    // One statement text per row count, its parameters straight from the puts (no query builder:
+    // its build and compile cost a busy broker's thread more than the commit's own work does).
     // Content already there keeps its created_at and media type; its bytes are rewritten, which
     // repairs a copy that rotted, and it counts as used now.
-    const stored = await this.#db
-      .insertInto('small_blobs')
-      .values(rows)
-      .onConflict((oc) => oc.column('ref').doUpdateSet((eb) => ({ data: eb.ref('excluded.data'), size: eb.ref('excluded.size'), last_used_at: eb.ref('excluded.last_used_at') })))
-      .returning(['ref', 'size', 'media_type', 'created_at'])
-      .execute();
-    const byRef = new Map(stored.map((r) => [r.ref, info(r)]));
+    const byRef = new Map<string, BlobInfo>();
+    for (let i = 0; i < puts.length; i += DB_BLOB_STORE_DEFAULTS.refsPerStatement) {
+      const chunk = puts.slice(i, i + DB_BLOB_STORE_DEFAULTS.refsPerStatement);
+      const params: unknown[] = [];
+      for (const p of chunk) {
+        const at = new Date(p.atMs).toISOString();
+        params.push(p.ref, p.data.byteLength, p.media_type, p.data, at, at);
+      }
+      const stored = await this.#db.executeQuery<{ ref: string; size: number; media_type: string; created_at: Date | string }>(CompiledQuery.raw(upsertText(chunk.length), params));
+      for (const r of stored.rows) byRef.set(r.ref, info(r));
+    }
     return puts.map((p) => byRef.get(p.ref)!);
   }
 
@@ -158,4 +163,22 @@ export class DbBlobStore implements BlobStore {
 
 function info(r: { ref: string; size: number; media_type: string; created_at: Date | string }): BlobInfo {
   return { ref: r.ref, size: r.size, media_type: r.media_type, created_at: new Date(r.created_at).toISOString() };
+}
+
+const UPSERT_COLUMNS = ['ref', 'size', 'media_type', 'data', 'created_at', 'last_used_at'] as const;
+const CACHED_TEXTS_UP_TO_ROWS = 64;
+const upsertTexts = new Map<number, string>();
+
+/** `insert … values (…) × rows on conflict (ref) do update … returning …`, made once per row count. */
+function upsertText(rows: number): string {
+  let text = upsertTexts.get(rows);
+  if (text !== undefined) return text;
+  const values: string[] = [];
+  for (let r = 0; r < rows; r++) values.push(`(${UPSERT_COLUMNS.map((_, c) => `$${r * UPSERT_COLUMNS.length + c + 1}`).join(', ')})`);
+  text =
+    `insert into small_blobs (${UPSERT_COLUMNS.join(', ')}) values ${values.join(', ')} ` +
+    'on conflict (ref) do update set data = excluded.data, size = excluded.size, last_used_at = excluded.last_used_at ' +
+    'returning ref, size, media_type, created_at';
+  if (rows <= CACHED_TEXTS_UP_TO_ROWS) upsertTexts.set(rows, text);
+  return text;
 }

@@ -30,7 +30,6 @@ export type WireError = { name: 'TaskInputError'; field: string; problem: string
 
 export type WorkerReply =
   | { type: 'ready' }
-  | { type: 'started' }
   | { type: 'progress'; fraction: number }
   | { type: 'done'; output: unknown; cpu_ms: number }
   | { type: 'error'; error: WireError };
@@ -77,7 +76,6 @@ function runTask(port: MessagePort, request: WorkerRequest): void {
     lastProgressMs = now;
     port.postMessage({ type: 'progress', fraction: Math.min(1, Math.max(0, fraction)) } satisfies WorkerReply);
   };
-  port.postMessage({ type: 'started' } satisfies WorkerReply);
   const cpu = cpuClock();
   try {
     if ('wasm' in spec) {

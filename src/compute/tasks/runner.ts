@@ -146,10 +146,6 @@ export class TaskRunner {
       const onMessage = (reply: WorkerReply) => {
         if (settled) return;
         switch (reply.type) {
-          case 'started':
-            clearTimeout(timer);
-            timer = setTimeout(() => finish(new TaskFailedError('timeout', `the task exceeded its time limit of ${timeoutMs} ms`), false), timeoutMs);
-            break;
           case 'progress':
             try {
               onProgress?.(reply.fraction);
@@ -193,6 +189,10 @@ export class TaskRunner {
         if (settled || !ok) return; // a thread that died before loading is reported by onExit/onError
         try {
           worker.postMessage(request);
+          // The thread is loaded and idle, so the task starts as soon as the message lands: its
+          // time limit runs from here (no 'started' reply, one thread hop less per task).
+          clearTimeout(timer);
+          timer = setTimeout(() => finish(new TaskFailedError('timeout', `the task exceeded its time limit of ${timeoutMs} ms`), false), timeoutMs);
         } catch (err) {
           // The request is cloned here: an input with functions or class instances cannot travel.
           finish(new TaskInputError('input', `cannot be sent to a worker: ${(err as Error).message}`, { cause: err }), true);

@@ -45,6 +45,23 @@ export interface BlobStore {
   delete(ref: string): Promise<boolean>;
   /** Removes blobs not read or written for `olderThanMs` and not pinned; returns what was removed. */
   sweep(olderThanMs: number, pinned: ReadonlySet<string>): Promise<{ removed: number; bytes: number }>;
+  /**
+   * For a store that keeps these bytes as a row in the database `db` (the small tier): the row,
+   * hashed and ready, for the caller to commit in its own statement there — one commit for its
+   * row and the blob, both or neither (the broker's job table: JobWriter). Null when this store
+   * would not keep them in `db` (too big for the small tier, another database, not a database
+   * store): put() them then. @throws RangeError for a media type that is not `type/subtype`
+   */
+  stage?(data: Uint8Array, meta: { media_type?: string }, db: object): StagedBlob | null;
+}
+
+/** A small blob's row, to be committed by another writer of the same database (BlobStore.stage). */
+export interface StagedBlob {
+  ref: string;
+  data: Buffer;
+  media_type: string;
+  /** Its put time: created_at for new content, last_used_at either way. */
+  atMs: number;
 }
 
 /** The base of the store's own errors, so a caller can tell them from I/O errors. */

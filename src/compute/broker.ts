@@ -5,7 +5,7 @@ import { cityError } from '../errors.js';
 import { uuidv7 } from '../events/ids.js';
 import type { Database, JobsTable, JobStatus } from '../store/schema.js';
 import { schedule, type DeviceResources, type QueuedJob, type ResourceNeeds } from './allocation.js';
-import type { BlobStore } from './blob-store.js';
+import type { BlobStore, StagedBlob } from './blob-store.js';
 import type { ExecutorKeys } from './executor-keys.js';
 import { JobWriter } from './job-writer.js';
 import { DEFAULT_TASK_MEMORY_MB, HEARTBEAT_MS, HEARTBEAT_TIMEOUT_MS, resultDigest, type BrokerMessage, type DeviceSummary, type ExecutorMessage, type OfferLimits, type ResourceInfo } from './protocol.js';
@@ -322,8 +322,11 @@ export class Broker {
       else await this.#finish(job, 'failed', { error: `the result from ${device.id} was not signed with its registered key` });
       return;
     }
-    const stored = await this.#blobs.put(output, { media_type: m.media_type });
-    await this.#finish(job, 'succeeded', { result_ref: stored.ref, result_signature: `ed25519:${device.id}:${m.signature_b64}` });
+    // A small result commits with the job's outcome (one commit, and never a job pointing at a
+    // result that was not stored); a larger one is stored first.
+    const staged = this.#blobs.stage?.(output, { media_type: m.media_type }, this.#db) ?? null;
+    const resultRef = staged?.ref ?? (await this.#blobs.put(output, { media_type: m.media_type })).ref;
+    await this.#finish(job, 'succeeded', { result_ref: resultRef, result_signature: `ed25519:${device.id}:${m.signature_b64}` }, staged);
   }
 
   // ---- jobs -----------------------------------------------------------------------------------
@@ -361,7 +364,9 @@ export class Broker {
       }
     }
     const inputBytes = stored ?? (inputRef === null ? Buffer.from(JSON.stringify(input)) : null);
-    const storedInput = inputRef ?? (await this.#blobs.put(inputBytes!, { media_type: 'application/json' })).ref;
+    // An inline input small enough for the data store's database tier commits with the job's row.
+    const stagedInput = inputRef === null ? (this.#blobs.stage?.(inputBytes!, { media_type: 'application/json' }, this.#db) ?? null) : null;
+    const storedInput = inputRef ?? stagedInput?.ref ?? (await this.#blobs.put(inputBytes!, { media_type: 'application/json' })).ref;
     const needs: ResourceNeeds = { ...DEFAULT_NEEDS, ...request.needs };
     const base = {
       client_id: clientId,
@@ -410,7 +415,7 @@ export class Broker {
       }
     }
     // Acknowledged once durable; only then can the jobs be placed.
-    await Promise.all(jobs.map((j) => this.#writer.write(j)));
+    await Promise.all(jobs.map((j) => this.#writer.write(j, j.job_id === jobId ? stagedInput : null)));
     for (const j of jobs) this.#track(j, inputs.get(j.job_id));
     const view = this.#open.get(jobId)!;
     this.#emit({ kind: 'job', job: view });
@@ -631,9 +636,10 @@ export class Broker {
     await written;
   }
 
-  async #finish(job: JobView, status: 'succeeded' | 'failed' | 'cancelled', fields: { error?: string; result_ref?: string; result_signature?: string }): Promise<void> {
+  /** `result`: the result's bytes, staged to commit with the outcome (JobWriter.write). */
+  async #finish(job: JobView, status: 'succeeded' | 'failed' | 'cancelled', fields: { error?: string; result_ref?: string; result_signature?: string }, result: StagedBlob | null = null): Promise<void> {
     if (job.executor_id) this.#devices.get(job.executor_id)?.running.delete(job.job_id);
-    await this.#update(job, { status, finished_at: new Date().toISOString(), progress: status === 'succeeded' ? 1 : job.progress, ...fields });
+    await this.#update(job, { status, finished_at: new Date().toISOString(), progress: status === 'succeeded' ? 1 : job.progress, ...fields }, 'now', result);
     this.#untrack(job);
     if (job.parent_job_id !== null) await this.#partFinished(job);
   }
@@ -685,8 +691,9 @@ export class Broker {
   /**
    * `deferred`: the row may wait for a later write of the job to take its place
    * (JobWriter.writeDeferred); watchers then hear of this change only if it was the one committed.
+   * `blob`: a staged blob the change refers to, committed with it.
    */
-  async #update(job: JobView, fields: Partial<Pick<JobView, 'status' | 'executor_id' | 'attempts' | 'assigned_at' | 'finished_at' | 'progress' | 'error' | 'result_ref' | 'result_signature'>>, when: 'now' | 'deferred' = 'now'): Promise<void> {
+  async #update(job: JobView, fields: Partial<Pick<JobView, 'status' | 'executor_id' | 'attempts' | 'assigned_at' | 'finished_at' | 'progress' | 'error' | 'result_ref' | 'result_signature'>>, when: 'now' | 'deferred' = 'now', blob: StagedBlob | null = null): Promise<void> {
     // Memory first: a pass or a result arriving while the row is written sees the job as it now is.
     Object.assign(job, fields);
     // Watchers see this change once it is durable, and not a later one before that is: the job
@@ -696,7 +703,7 @@ export class Broker {
       if (await this.#writer.writeDeferred(job)) this.#emit({ kind: 'job', job: committed });
       return;
     }
-    await this.#writer.write(job);
+    await this.#writer.write(job, blob);
     this.#emit({ kind: 'job', job: committed });
   }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { CompiledQuery, type Kysely } from 'kysely';
 import { CoalescingWriter } from '../store/coalescing-writer.js';
 import type { Database } from '../store/schema.js';
-import { BLOB_STORE_DEFAULTS, BlobCorruptError, checkMediaType, parseRef, readWhole, type BlobInfo, type BlobStore } from './blob-store.js';
+import { BLOB_STORE_DEFAULTS, BlobCorruptError, checkMediaType, parseRef, readWhole, type BlobInfo, type BlobStore, type StagedBlob } from './blob-store.js';
 
 export const DB_BLOB_STORE_DEFAULTS = {
   /** Reads are uses (they keep a blob from the sweep); their times are written this often, together. */
@@ -10,13 +10,6 @@ export const DB_BLOB_STORE_DEFAULTS = {
   /** Refs per DELETE or UPDATE … IN (…). */
   refsPerStatement: 1_000,
 } as const;
-
-interface PendingPut {
-  ref: string;
-  data: Buffer;
-  media_type: string;
-  atMs: number;
-}
 
 /**
  * A BlobStore in the node's database (table `small_blobs`, migration 0008): the data store's
@@ -36,7 +29,7 @@ export class DbBlobStore implements BlobStore {
   readonly #db: Kysely<Database>;
   readonly #maxBlobBytes: number;
   readonly #now: () => number;
-  readonly #puts: CoalescingWriter<PendingPut, BlobInfo>;
+  readonly #puts: CoalescingWriter<StagedBlob, BlobInfo>;
   /** Refs read since the last touch commit, with when. */
   #touched = new Map<string, number>();
   #touchTimer: NodeJS.Timeout | null = null;
@@ -55,10 +48,20 @@ export class DbBlobStore implements BlobStore {
   /** @throws BlobTooLargeError over `maxBlobBytes`; RangeError for a media type that is not `type/subtype` */
   async put(data: Uint8Array | AsyncIterable<Uint8Array>, meta: { media_type?: string } = {}): Promise<BlobInfo> {
     const mediaType = checkMediaType(meta.media_type ?? BLOB_STORE_DEFAULTS.mediaType);
-    const bytes = await readWhole(data, this.#maxBlobBytes);
+    const row = this.#row(await readWhole(data, this.#maxBlobBytes), mediaType);
+    return this.#puts.write(row.ref, row);
+  }
+
+  /** Null for bytes over `maxBlobBytes` (put() refuses them with the reason) or for another database than this store's. */
+  stage(data: Uint8Array, meta: { media_type?: string }, db: object): StagedBlob | null {
+    if (db !== this.#db || data.byteLength > this.#maxBlobBytes) return null;
+    return this.#row(data, checkMediaType(meta.media_type ?? BLOB_STORE_DEFAULTS.mediaType));
+  }
+
+  #row(bytes: Uint8Array, mediaType: string): StagedBlob {
     const ref = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return this.#puts.write(ref, { ref, data: buffer, media_type: mediaType, atMs: this.#now() });
+    const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return { ref, data, media_type: mediaType, atMs: this.#now() };
   }
 
   /** @throws BlobRefError for a bad ref; BlobCorruptError when the bytes do not hash to it */
@@ -114,19 +117,15 @@ export class DbBlobStore implements BlobStore {
     await this.#flushTouches();
   }
 
-  async #upsert(puts: PendingPut[]): Promise<BlobInfo[]> {
-    // One statement text per row count, its parameters straight from the puts (no query builder:
-    // its build and compile cost a busy broker's thread more than the commit's own work does).
-    // Content already there keeps its created_at and media type; its bytes are rewritten, which
-    // repairs a copy that rotted, and it counts as used now.
+  async #upsert(puts: StagedBlob[]): Promise<BlobInfo[]> {
+    // One statement text per row count (smallBlobsUpsert), its parameters straight from the puts:
+    // no query builder, whose build and compile cost a busy broker's thread more than the
+    // commit's own work does.
     const byRef = new Map<string, BlobInfo>();
     for (let i = 0; i < puts.length; i += DB_BLOB_STORE_DEFAULTS.refsPerStatement) {
       const chunk = puts.slice(i, i + DB_BLOB_STORE_DEFAULTS.refsPerStatement);
       const params: unknown[] = [];
-      for (const p of chunk) {
-        const at = new Date(p.atMs).toISOString();
-        params.push(p.ref, p.data.byteLength, p.media_type, p.data, at, at);
-      }
+      for (const p of chunk) pushSmallBlobParams(params, p);
       const stored = await this.#db.executeQuery<{ ref: string; size: number; media_type: string; created_at: Date | string }>(CompiledQuery.raw(upsertText(chunk.length), params));
       for (const r of stored.rows) byRef.set(r.ref, info(r));
     }
@@ -166,19 +165,34 @@ function info(r: { ref: string; size: number; media_type: string; created_at: Da
 }
 
 const UPSERT_COLUMNS = ['ref', 'size', 'media_type', 'data', 'created_at', 'last_used_at'] as const;
+/** Parameters a small blob's row takes (pushSmallBlobParams). */
+export const SMALL_BLOB_PARAMS = UPSERT_COLUMNS.length;
 const CACHED_TEXTS_UP_TO_ROWS = 64;
 const upsertTexts = new Map<number, string>();
 
-/** `insert … values (…) × rows on conflict (ref) do update … returning …`, made once per row count. */
+/** The row's parameters, in the order smallBlobsUpsert numbers them. */
+export function pushSmallBlobParams(params: unknown[], b: StagedBlob): void {
+  const at = new Date(b.atMs).toISOString();
+  params.push(b.ref, b.data.byteLength, b.media_type, b.data, at, at);
+}
+
+/**
+ * `insert into small_blobs … on conflict (ref) do update …` for `rows` rows whose parameters
+ * start at `$first`: also the first half of JobWriter's statement that commits staged blobs with
+ * their jobs. Content already there keeps its created_at and media type; its bytes are rewritten,
+ * which repairs a copy that rotted, and it counts as used now.
+ */
+export function smallBlobsUpsert(rows: number, first: number): string {
+  const values: string[] = [];
+  for (let r = 0; r < rows; r++) values.push(`(${UPSERT_COLUMNS.map((_, c) => `$${first + r * UPSERT_COLUMNS.length + c}`).join(', ')})`);
+  return `insert into small_blobs (${UPSERT_COLUMNS.join(', ')}) values ${values.join(', ')} on conflict (ref) do update set data = excluded.data, size = excluded.size, last_used_at = excluded.last_used_at`;
+}
+
+/** This store's own upsert, made once per row count. */
 function upsertText(rows: number): string {
   let text = upsertTexts.get(rows);
   if (text !== undefined) return text;
-  const values: string[] = [];
-  for (let r = 0; r < rows; r++) values.push(`(${UPSERT_COLUMNS.map((_, c) => `$${r * UPSERT_COLUMNS.length + c + 1}`).join(', ')})`);
-  text =
-    `insert into small_blobs (${UPSERT_COLUMNS.join(', ')}) values ${values.join(', ')} ` +
-    'on conflict (ref) do update set data = excluded.data, size = excluded.size, last_used_at = excluded.last_used_at ' +
-    'returning ref, size, media_type, created_at';
+  text = `${smallBlobsUpsert(rows, 1)} returning ref, size, media_type, created_at`;
   if (rows <= CACHED_TEXTS_UP_TO_ROWS) upsertTexts.set(rows, text);
   return text;
 }

@@ -1,7 +1,9 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import { CoalescingWriter } from '../store/coalescing-writer.js';
 import type { Database } from '../store/schema.js';
+import type { StagedBlob } from './blob-store.js';
 import type { JobView } from './broker.js';
+import { pushSmallBlobParams, SMALL_BLOB_PARAMS, smallBlobsUpsert } from './db-blob-store.js';
 
 /** The columns a job's row changes after it is created: everything the upsert refreshes. */
 const MUTABLE = ['status', 'attempts', 'executor_id', 'progress', 'result_ref', 'result_signature', 'error', 'assigned_at', 'finished_at', 'updated_at'] as const;
@@ -21,7 +23,9 @@ const MAX_ROWS_PER_STATEMENT = 1_000;
  * commit is one multi-row upsert of the jobs' current state. Under load a commit carries many
  * jobs, so a job costs a fraction of a statement instead of the three statements (insert,
  * assign, finish) it took one by one — bench:jobs measured those at ~5.7 ms of the store's CPU
- * per job.
+ * per job. A job's small input or result (BlobStore.stage) goes in the same statement as its
+ * row: one commit for both instead of one each (on PGlite a one-row statement costs about as
+ * much as its row again), and never a row pointing at a blob that was not committed.
  *
  * @example
  *   const writer = new JobWriter(db, tenantId);
@@ -32,6 +36,8 @@ export class JobWriter {
   readonly #db: Kysely<Database>;
   readonly #tenantId: string;
   readonly #rows: CoalescingWriter<JobView>;
+  /** Blobs to commit with the next write of their job, by job id. */
+  #staged = new Map<string, StagedBlob[]>();
   /** Jobs whose write may wait for a later one (writeDeferred), and who waits to hear which. */
   #deferred = new Map<string, { job: JobView; committed: (yes: boolean) => void }>();
   #deferredTimer: NodeJS.Timeout | null = null;
@@ -42,9 +48,13 @@ export class JobWriter {
     this.#rows = new CoalescingWriter((jobs) => this.#upsert(jobs));
   }
 
-  /** Writes the job as it is when its commit starts (so a later change may ride along). */
-  write(job: JobView): Promise<void> {
+  /**
+   * Writes the job as it is when its commit starts (so a later change may ride along), and
+   * `blob` (its input or result, staged by the data store's small tier) in the same statement.
+   */
+  write(job: JobView, blob: StagedBlob | null = null): Promise<void> {
     this.#takeDeferred(job.job_id)?.committed(false);
+    if (blob) this.#staged.set(job.job_id, [...(this.#staged.get(job.job_id) ?? []), blob]);
     return this.#rows.write(job.job_id, job);
   }
 
@@ -93,15 +103,26 @@ export class JobWriter {
     // Dates go as ISO text (PostgreSQL reads them into timestamptz): the row is built straight
     // into the parameter list, with no query builder in between (bench:jobs saw kysely's build
     // and compile of these wide statements take ~9% of the broker's thread).
+    // The blobs staged for these jobs (taken now, before the first await: a blob staged for a job
+    // written again while this commit runs goes with that next write). One row per ref: a
+    // statement may not upsert a row twice.
+    const blobs = new Map<string, StagedBlob>();
+    for (const job of jobs) {
+      for (const b of this.#staged.get(job.job_id) ?? []) blobs.set(b.ref, b);
+      this.#staged.delete(job.job_id);
+    }
     const now = new Date().toISOString();
     const params: unknown[] = [];
+    for (const b of blobs.values()) pushSmallBlobParams(params, b);
     const statements: CompiledQuery[] = [];
     for (let i = 0; i < jobs.length; i++) {
       const row = jobRow(jobs[i]!, this.#tenantId, now);
       for (const column of COLUMNS) params.push(row[column]);
-      const rows = params.length / COLUMNS.length;
+      // The staged blobs go with the first statement (all of them commit together).
+      const blobRows = statements.length === 0 ? blobs.size : 0;
+      const rows = (params.length - blobRows * SMALL_BLOB_PARAMS) / COLUMNS.length;
       if (rows === MAX_ROWS_PER_STATEMENT || i === jobs.length - 1) {
-        statements.push(CompiledQuery.raw(upsertText(rows), params.splice(0)));
+        statements.push(CompiledQuery.raw(upsertText(rows, blobRows), params.splice(0)));
       }
     }
     if (statements.length === 1) await this.#db.executeQuery(statements[0]!);
@@ -129,16 +150,27 @@ function jobRow(j: JobView, tenantId: string, now: string): Record<(typeof COLUM
 }
 
 const CACHED_TEXTS_UP_TO_ROWS = 128;
-const upsertTexts = new Map<number, string>();
+const CACHED_TEXTS = 256;
+const upsertTexts = new Map<string, string>();
 
-/** `insert … values (…) × rows on conflict … do update`, made once per row count. */
-function upsertText(rows: number): string {
-  let text = upsertTexts.get(rows);
+/**
+ * `insert … values (…) × rows on conflict … do update`, made once per row count; with blob rows,
+ * their upsert first in a data-modifying WITH (parameters from $1), so one statement commits both.
+ */
+function upsertText(rows: number, blobRows: number): string {
+  const key = `${rows}+${blobRows}`;
+  let text = upsertTexts.get(key);
   if (text !== undefined) return text;
+  const first = blobRows * SMALL_BLOB_PARAMS + 1;
   const values: string[] = [];
-  for (let r = 0; r < rows; r++) values.push(`(${COLUMNS.map((_, c) => `$${r * COLUMNS.length + c + 1}`).join(', ')})`);
+  for (let r = 0; r < rows; r++) values.push(`(${COLUMNS.map((_, c) => `$${first + r * COLUMNS.length + c}`).join(', ')})`);
   text = `insert into jobs (${COLUMNS.join(', ')}) values ${values.join(', ')} on conflict (job_id) do update set ${MUTABLE.map((c) => `${c} = excluded.${c}`).join(', ')}`;
-  // Only the common sizes are kept: a thousand-row text is ~200 kB, and such commits are rare.
-  if (rows <= CACHED_TEXTS_UP_TO_ROWS) upsertTexts.set(rows, text);
+  if (blobRows > 0) text = `with staged_blobs as (${smallBlobsUpsert(blobRows, 1)}) ${text}`;
+  // Only the common sizes are kept (a thousand-row text is ~200 kB, and such commits are rare),
+  // and only so many of them: the pairs of job and blob rows a busy broker sees are many.
+  if (rows <= CACHED_TEXTS_UP_TO_ROWS && blobRows <= CACHED_TEXTS_UP_TO_ROWS) {
+    if (upsertTexts.size >= CACHED_TEXTS) upsertTexts.delete(upsertTexts.keys().next().value!);
+    upsertTexts.set(key, text);
+  }
   return text;
 }

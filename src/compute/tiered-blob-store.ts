@@ -1,4 +1,4 @@
-import type { BlobInfo, BlobStore } from './blob-store.js';
+import type { BlobInfo, BlobStore, StagedBlob } from './blob-store.js';
 
 /**
  * The data store as the node uses it: small blobs (most job inputs and results) in the
@@ -35,6 +35,10 @@ export class TieredBlobStore implements BlobStore {
       size += next.value.byteLength;
       if (size > this.smallMaxBytes) return this.bulk.put(replay(head, iterator), meta);
     }
+  }
+
+  stage(data: Uint8Array, meta: { media_type?: string }, db: object): StagedBlob | null {
+    return data.byteLength <= this.smallMaxBytes ? (this.small.stage?.(data, meta, db) ?? null) : null;
   }
 
   async get(ref: string): Promise<Uint8Array | null> {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { JobView } from '../../src/compute/broker.js';
+import { DbBlobStore } from '../../src/compute/db-blob-store.js';
 import { JobWriter } from '../../src/compute/job-writer.js';
 import { openTestStore } from '../helpers/store.js';
 
@@ -72,12 +73,53 @@ test('a deferred write is committed when due (or on drain), and a write of the s
 test('a commit of more jobs than one statement holds is split into statements in one transaction', async (t) => {
   const store = await openTestStore(t);
   const writer = new JobWriter(store.db, 'default');
+  const blobs = new DbBlobStore(store.db, { maxBlobBytes: 1024 });
   const jobs = Array.from({ length: 2_345 }, (_, i) => job(`job-${String(i).padStart(5, '0')}`, { progress: (i % 4) / 4 }));
   jobs.at(-1)!.progress = 0.75;
-  await Promise.all(jobs.map((j) => writer.write(j)));
+  // Every third job with an input staged to commit with it: all of them go in the first statement.
+  const staged = jobs.map((j, i) => (i % 3 === 0 ? blobs.stage(Buffer.from(`{"job":"${j.job_id}"}`), { media_type: 'application/json' }, store.db) : null));
+  await Promise.all(jobs.map((j, i) => writer.write(j, staged[i])));
   const count = await store.db.selectFrom('jobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
   assert.equal(Number(count.n), 2_345);
+  const blobCount = await store.db.selectFrom('small_blobs').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+  assert.equal(Number(blobCount.n), 782);
+  assert.equal(Buffer.from((await blobs.get(staged[2_343]!.ref))!).toString(), '{"job":"job-02343"}');
   const last = await store.db.selectFrom('jobs').select(['progress', 'created_at']).where('job_id', '=', 'job-02344').executeTakeFirstOrThrow();
   assert.equal(last.progress, 0.75, 'the third statement carries the last row as given');
   assert.equal(new Date(last.created_at).toISOString(), '2026-11-23T08:00:00.000Z');
+});
+
+test("a job's staged input or result commits in the job's own statement: both rows or neither", async (t) => {
+  const store = await openTestStore(t);
+  const writer = new JobWriter(store.db, 'default');
+  const blobs = new DbBlobStore(store.db, { maxBlobBytes: 64 });
+  const bytes = (text: string) => Buffer.from(text);
+
+  // Staged only for the store's own database and within its size limit (put() says why not).
+  assert.equal(blobs.stage(bytes('{}'), {}, store.db.withPlugin({ transformQuery: (a) => a.node, transformResult: async (a) => a.result })), null);
+  assert.equal(blobs.stage(Buffer.alloc(65), {}, store.db), null);
+  assert.throws(() => blobs.stage(bytes('{}'), { media_type: 'json' }, store.db), RangeError);
+
+  const input = blobs.stage(bytes('{"series":[]}'), { media_type: 'application/json' }, store.db)!;
+  const a = job('job-a', { input_ref: input.ref });
+  await writer.write(a, input);
+  assert.equal(Buffer.from((await blobs.get(input.ref))!).toString(), '{"series":[]}');
+  assert.equal((await blobs.stat(input.ref))!.media_type, 'application/json');
+
+  // Two jobs with the same content in one commit: one blob row (a statement upserts a row once).
+  const same1 = blobs.stage(bytes('{"total":0}'), { media_type: 'application/json' }, store.db)!;
+  const same2 = blobs.stage(bytes('{"total":0}'), { media_type: 'application/json' }, store.db)!;
+  await Promise.all([writer.write(job('job-b', { status: 'succeeded', result_ref: same1.ref }), same1), writer.write(job('job-c', { status: 'succeeded', result_ref: same2.ref }), same2)]);
+  assert.equal(Buffer.from((await blobs.get(same1.ref))!).toString(), '{"total":0}');
+
+  // A job row the database refuses takes its blob down with it.
+  const orphan = blobs.stage(bytes('{"orphan":true}'), {}, store.db)!;
+  await assert.rejects(writer.write(job('job-bad', { client_id: null as unknown as string }), orphan));
+  assert.equal(await blobs.get(orphan.ref), null, 'no blob without its job');
+  assert.equal(await store.db.selectFrom('jobs').select('job_id').where('job_id', '=', 'job-bad').executeTakeFirst(), undefined);
+
+  // The writer goes on after a refused commit.
+  const d = job('job-d');
+  await writer.write(d);
+  assert.equal((await store.db.selectFrom('jobs').select('status').where('job_id', '=', 'job-d').executeTakeFirstOrThrow()).status, 'queued');
 });
